@@ -1,0 +1,7 @@
+//! The Atlas account and login-session service as a stream processor.
+//!
+//! `wire` is the byte-exact contract with the login server, channel servers
+//! and the ban service; `domain` holds the pure rules; the rest wires them
+//! onto the `topology` runtime.
+
+pub mod wire;

@@ -1,0 +1,3 @@
+//! Everything that crosses Kafka: message keys, headers, JSON bodies.
+
+pub mod key;

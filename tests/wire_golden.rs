@@ -323,3 +323,20 @@ fn error_messages_never_echo_values() {
         DecodeError::UnknownType("X".repeat(64))
     );
 }
+
+#[test]
+fn route_keys() {
+    use account_streams::wire::commands::RouteKey;
+    let c = decode_session_command(
+        br#"{"sessionId":"a0000000-0000-4000-8000-000000000001","accountId":5,"author":"LOGIN","type":"CREATE","body":{"accountName":"alice"}}"#,
+    )
+    .unwrap();
+    assert_eq!(c.route_key(), RouteKey::Name("alice".into()));
+    let c = decode_session_command(br#"{"accountId":5,"type":"LOGOUT"}"#).unwrap();
+    assert_eq!(c.route_key(), RouteKey::Id(AccountId(5)));
+    let c = decode_account_command(br#"{"type":"CREATE","body":{"name":"bob","password":"x"}}"#)
+        .unwrap();
+    assert_eq!(c.route_key(), RouteKey::Name("bob".into()));
+    let c = decode_account_command(br#"{"type":"PIC_ATTEMPT","body":{"accountId":9}}"#).unwrap();
+    assert_eq!(c.route_key(), RouteKey::Id(AccountId(9)));
+}

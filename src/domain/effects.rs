@@ -73,6 +73,15 @@ pub enum Reject {
 }
 
 impl Reject {
+    /// Whether this counts in `account_streams_outcomes_total{kind="rejected"}`
+    /// (docs/metrics.md); the others are ordinary no-op outcomes.
+    pub fn is_metric_rejection(self) -> bool {
+        matches!(
+            self,
+            Reject::DuplicateName | Reject::EmptyName | Reject::PasswordTooLong
+        )
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Reject::DuplicateName => "duplicate_name",

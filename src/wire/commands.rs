@@ -53,7 +53,25 @@ pub enum AccountCommand {
     PicAttempt(Attempt),
 }
 
+/// Which account state a command needs: by-name commands (account CREATE,
+/// login) are owned by the name's partition, the rest by the account id's.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum RouteKey {
+    Name(String),
+    Id(AccountId),
+}
+
 impl AccountCommand {
+    pub fn route_key(&self) -> RouteKey {
+        match self {
+            AccountCommand::Create(c) => RouteKey::Name(c.name.clone()),
+            AccountCommand::Delete { account_id } => RouteKey::Id(*account_id),
+            AccountCommand::PinAttempt(a) | AccountCommand::PicAttempt(a) => {
+                RouteKey::Id(a.account_id)
+            }
+        }
+    }
+
     /// The wire `type` (metric label).
     pub fn type_name(&self) -> &'static str {
         match self {
@@ -118,6 +136,15 @@ pub struct SessionCommand {
 }
 
 impl SessionCommand {
+    /// A login (`CREATE`) is by name: its envelope `accountId` is ignored
+    /// (atlas-login sends 0).
+    pub fn route_key(&self) -> RouteKey {
+        match &self.body {
+            SessionCommandBody::Create(c) => RouteKey::Name(c.account_name.clone()),
+            _ => RouteKey::Id(self.account_id),
+        }
+    }
+
     pub fn issuer(&self) -> Issuer {
         Issuer::from_author(&self.author)
     }

@@ -2,6 +2,7 @@
 //! Decoding follows Go's `encoding/json` (tolerant); encoding is byte-exact
 //! with the original service.
 
+pub mod bancheck;
 pub mod commands;
 pub mod error;
 pub mod events;

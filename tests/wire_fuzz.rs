@@ -139,3 +139,19 @@ proptest! {
         prop_assert!(!r.contains(&b'Z'), "{}", String::from_utf8_lossy(&r));
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(1000))]
+
+    /// Go's interface{} round trip is idempotent and yields valid JSON.
+    #[test]
+    fn params_normalisation_is_idempotent(doc in json_value()) {
+        use account_streams::wire::json::parse;
+        use account_streams::wire::params::Params;
+        let Ok(v) = parse(doc.as_bytes()) else { return Ok(()) };
+        let Ok(p) = Params::normalise(&v) else { return Ok(()) };
+        prop_assert!(serde_json::from_str::<serde_json::Value>(p.as_str()).is_ok(), "{}", p.as_str());
+        let again = Params::normalise(&parse(p.as_str().as_bytes()).unwrap()).unwrap();
+        prop_assert_eq!(again, p);
+    }
+}

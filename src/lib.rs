@@ -4,4 +4,6 @@
 //! and the ban service; `domain` holds the pure rules; the rest wires them
 //! onto the `topology` runtime.
 
+pub mod config;
+pub mod domain;
 pub mod wire;

@@ -18,6 +18,9 @@ mod tests {
         assert_eq!(message_key(0), [0; 8]);
         assert_eq!(message_key(7), [7, 0, 0, 0, 0, 0, 0, 0]);
         assert_eq!(message_key(1001), [0xE9, 0x03, 0, 0, 0, 0, 0, 0]);
-        assert_eq!(message_key(0x1234_5678), [0x78, 0x56, 0x34, 0x12, 0, 0, 0, 0]);
+        assert_eq!(
+            message_key(0x1234_5678),
+            [0x78, 0x56, 0x34, 0x12, 0, 0, 0, 0]
+        );
     }
 }

@@ -115,12 +115,13 @@ pub struct CreateSession {
 pub enum SessionCommandBody {
     /// A login attempt.
     Create(CreateSession),
-    /// `params` keeps the producer's value as is (for re-encoding);
+    /// `params` keeps the producer's value as is, compacted (member order,
+    /// duplicates and number text preserved) for re-encoding;
     /// `normalised` is its Go `interface{}` round trip, echoed in
     /// `STATE_CHANGED`.
     ProgressState {
         state: u8,
-        params: Value,
+        params: Box<str>,
         normalised: Params,
     },
     Logout,
@@ -318,18 +319,21 @@ pub fn decode_session_command(value: &[u8]) -> Result<SessionCommand, DecodeErro
         }
         "PROGRESS_STATE" => {
             let mut state = 0u64;
-            let mut params = Value::Null;
+            let mut params: &Value = &Value::Null;
             each_body(&bodies, |k, v| {
                 if name_matches(k, "state") {
                     set(&mut state, fields::uint(v, "body.state", u8::MAX.into())?);
                 } else if name_matches(k, "params") {
                     // interface{}: null does reset it, last member wins.
-                    params = v.clone();
+                    params = v;
                 }
                 Ok(())
             })?;
-            let normalised = Params::normalise(&params)
+            let normalised = Params::normalise(params)
                 .map_err(|_| DecodeError::ty("body.params", "number out of float64 range"))?;
+            let mut raw = Vec::with_capacity(64);
+            write_compact(&mut raw, params);
+            let params: Box<str> = String::from_utf8_lossy(&raw).into();
             SessionCommandBody::ProgressState {
                 state: state as u8,
                 params,
@@ -417,7 +421,7 @@ pub fn encode_session_command(cmd: &SessionCommand) -> Vec<u8> {
             o.extend_from_slice(b"{\"state\":");
             write_u64(&mut o, (*state).into());
             o.extend_from_slice(b",\"params\":");
-            write_compact(&mut o, params);
+            o.extend_from_slice(params.as_bytes());
             o.push(b'}');
         }
         SessionCommandBody::Logout => o.extend_from_slice(b"{}"),

@@ -5,3 +5,10 @@
 //! onto the `topology` runtime.
 
 pub mod wire;
+
+// Service: process settings, operations HTTP, metrics, ban-check client, load generator.
+pub mod bancheck;
+pub mod http;
+pub mod loadgen;
+pub mod metrics;
+pub mod settings;

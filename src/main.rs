@@ -179,7 +179,8 @@ fn loadgen_main(args: LoadgenArgs) -> ExitCode {
         Ok(report) => {
             print!("{}", report.stats.render(report.elapsed));
             let s = &report.stats;
-            if s.produce_errors > 0 || s.events_total() == 0 {
+            // No answer at all to what was sent means no processor is running.
+            if s.produce_errors > 0 || (s.events_total() == 0 && s.commands_total() > 0) {
                 ExitCode::from(1)
             } else if strict && (s.timeouts > 0 || s.unexpected > 0) {
                 ExitCode::from(3)

@@ -7,3 +7,10 @@
 pub mod config;
 pub mod domain;
 pub mod wire;
+
+// Service: process settings, operations HTTP, metrics, ban-check client, load generator.
+pub mod bancheck;
+pub mod http;
+pub mod loadgen;
+pub mod metrics;
+pub mod settings;

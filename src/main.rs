@@ -1,26 +1,209 @@
 //! `account-streams`: the account and login-session stream processor.
+//!
+//! Exit codes: 0 success, 1 runtime failure, 2 invalid settings or usage,
+//! 3 load generator run with `--strict` saw timeouts or unexpected answers.
 
+use std::process::ExitCode;
+
+use account_streams::http::{self, Readiness};
+use account_streams::loadgen::{self, LoadgenArgs};
+use account_streams::metrics::ServiceMetrics;
+use account_streams::settings::{self, LogFormat, RunArgs, Settings};
 use clap::{Parser, Subcommand};
 
 #[derive(Debug, Parser)]
-#[command(name = "account-streams", version, about)]
+#[command(
+    name = "account-streams",
+    version,
+    about,
+    args_conflicts_with_subcommands = true
+)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
+    /// Options of `run` (the default command).
+    #[command(flatten)]
+    run: RunArgs,
 }
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Run the processor (the default).
-    Run,
+    /// Run the processor (the default when no command is given).
+    Run(Box<RunArgs>),
+    /// Generate login/channel-server traffic and report outcomes and latency.
+    Loadgen(Box<LoadgenArgs>),
+    /// Time bcrypt verifications at the service's cost (for scripts/bench-service).
+    #[command(hide = true)]
+    BcryptTiming {
+        #[arg(long, default_value_t = 20)]
+        rounds: u32,
+    },
 }
 
-fn main() {
-    let cli = Cli::parse();
-    match cli.command.unwrap_or(Command::Run) {
-        Command::Run => {
-            eprintln!("account-streams: the processor is not wired yet (see open issues)");
-            std::process::exit(2);
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            use clap::error::ErrorKind;
+            if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion)
+                || e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+            {
+                let _ = e.print();
+                return ExitCode::SUCCESS;
+            }
+            // One line: the first line of clap's message names the bad value.
+            let text = e.to_string();
+            let first = text.lines().next().unwrap_or("invalid arguments");
+            eprintln!("account-streams: {}", first.trim_start_matches("error: "));
+            return ExitCode::from(2);
+        }
+    };
+    match cli.command {
+        None => run(cli.run),
+        Some(Command::Run(args)) => run(*args),
+        Some(Command::Loadgen(args)) => loadgen_main(*args),
+        Some(Command::BcryptTiming { rounds }) => bcrypt_timing(rounds),
+    }
+}
+
+/// Prints `bcrypt_verify_ms=<median>` of `rounds` verifications at cost 10.
+fn bcrypt_timing(rounds: u32) -> ExitCode {
+    let hash = match bcrypt::hash("benchmark-password", 10) {
+        Ok(h) => h,
+        Err(e) => {
+            eprintln!("account-streams: bcrypt failed: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let mut ms: Vec<f64> = (0..rounds.max(1))
+        .map(|_| {
+            let t = std::time::Instant::now();
+            let _ = bcrypt::verify("benchmark-password", &hash);
+            t.elapsed().as_secs_f64() * 1000.0
+        })
+        .collect();
+    ms.sort_by(f64::total_cmp);
+    println!("bcrypt_verify_ms={:.2}", ms[ms.len() / 2]);
+    ExitCode::SUCCESS
+}
+
+fn run(args: RunArgs) -> ExitCode {
+    let settings = match Settings::from_args(args, settings::system_hostname) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("account-streams: invalid settings: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    init_logging(&settings.log_level, settings.log_format);
+    if let Some(endpoint) = &settings.trace_endpoint {
+        tracing::warn!(
+            endpoint,
+            "TRACE_ENDPOINT is set but span export is not part of this build; traceparent is still propagated"
+        );
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("account-streams: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match runtime.block_on(serve(settings)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = %e, "account-streams stopped");
+            eprintln!("account-streams: {e}");
+            ExitCode::from(1)
         }
     }
+}
+
+#[derive(Debug, thiserror::Error)]
+enum RunError {
+    #[error("cannot listen on REST_PORT {port}: {source}")]
+    Listen { port: u16, source: std::io::Error },
+    #[error("metrics registry: {0}")]
+    Metrics(#[from] prometheus::Error),
+    #[error("the stream processor is not wired yet (HTTP server was up on port {0})")]
+    NotWired(u16),
+}
+
+async fn serve(settings: Settings) -> Result<(), RunError> {
+    let registry = prometheus::Registry::new();
+    let _metrics = ServiceMetrics::register(&registry)?;
+    let listener = tokio::net::TcpListener::bind(("0.0.0.0", settings.rest_port))
+        .await
+        .map_err(|source| RunError::Listen {
+            port: settings.rest_port,
+            source,
+        })?;
+    let port = listener
+        .local_addr()
+        .map(|a| a.port())
+        .unwrap_or(settings.rest_port);
+    tracing::info!(port, instance = %settings.instance_id, "HTTP server listening");
+    let ready = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(http::serve(
+        listener,
+        registry,
+        Readiness::flag(ready),
+        async {
+            let _ = stop_rx.await;
+        },
+    ));
+    // Temporary until the processor (app wiring of domain + runtime) exists.
+    let _ = stop_tx.send(());
+    let _ = server.await;
+    Err(RunError::NotWired(port))
+}
+
+fn loadgen_main(args: LoadgenArgs) -> ExitCode {
+    init_logging("warn", LogFormat::Text);
+    let strict = args.strict;
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("account-streams loadgen: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match runtime.block_on(loadgen::run(args)) {
+        Ok(report) => {
+            print!("{}", report.stats.render(report.elapsed));
+            let s = &report.stats;
+            // No answer at all to what was sent means no processor is running.
+            if s.produce_errors > 0 || (s.events_total() == 0 && s.commands_total() > 0) {
+                ExitCode::from(1)
+            } else if strict && (s.timeouts > 0 || s.unexpected > 0) {
+                ExitCode::from(3)
+            } else {
+                ExitCode::SUCCESS
+            }
+        }
+        Err(e) => {
+            eprintln!("account-streams loadgen: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn init_logging(filter: &str, format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_new(filter)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
+    let _ = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
 }

@@ -2,9 +2,10 @@
 //! checkpoint to the end of the changelog partition.
 //!
 //! The reader is read_committed, so aborted writes never reach a store, and
-//! "the end" is the last stable offset: librdkafka signals partition EOF when
-//! the fetch position reaches the LSO. Control records (transaction markers)
-//! take offsets too, so a checkpoint may point past the last data record.
+//! "the end" is the last stable offset: a ListOffsets(latest) request of a
+//! read_committed client answers the LSO. Control records (transaction
+//! markers) take offsets too, so the last data record may lie below the end;
+//! the consumer position (which moves past markers) tells when we are there.
 
 use std::time::{Duration, Instant};
 
@@ -32,7 +33,7 @@ impl Restorer {
         cc.set("bootstrap.servers", &cfg.bootstrap_servers)
             .set("group.id", format!("{}-restore", cfg.application_id))
             .set("enable.auto.commit", "false")
-            .set("enable.partition.eof", "true")
+            .set("enable.partition.eof", "false")
             .set("isolation.level", "read_committed")
             .set("auto.offset.reset", "earliest")
             .set("fetch.max.bytes", "104857600")
@@ -43,6 +44,18 @@ impl Restorer {
             .create()
             .map_err(RuntimeError::kafka("restore consumer"))?;
         Ok(Self { consumer })
+    }
+
+    /// The fetch position (past transaction markers) of the partition being restored.
+    fn position(&self, topic: &str, partition: u32) -> Result<i64, RuntimeError> {
+        let pos = self
+            .consumer
+            .position()
+            .map_err(RuntimeError::kafka("restore position"))?;
+        Ok(pos
+            .find_partition(topic, partition as i32)
+            .and_then(|e| e.offset().to_raw())
+            .unwrap_or(-1))
     }
 
     /// Restores every store of the task; returns the number of records applied.
@@ -128,7 +141,7 @@ impl Restorer {
             "restoring"
         );
         loop {
-            match self.consumer.poll(Duration::from_millis(500)) {
+            match self.consumer.poll(Duration::from_millis(50)) {
                 Some(Ok(m)) => {
                     batch.push((
                         m.key().map(<[u8]>::to_vec).unwrap_or_default(),
@@ -141,6 +154,9 @@ impl Restorer {
                         stores.restore_batch(s, std::mem::take(&mut batch), next)?;
                         remaining.set(total.saturating_sub(done) as i64);
                     }
+                    if next >= high {
+                        break;
+                    }
                 }
                 Some(Err(KafkaError::PartitionEOF(_))) => break,
                 Some(Err(e)) => {
@@ -150,7 +166,7 @@ impl Restorer {
                     })
                 }
                 None => {
-                    if shutdown.is_shutdown() {
+                    if shutdown.is_shutdown() || self.position(&topic, partition)? >= high {
                         break;
                     }
                 }

@@ -141,6 +141,8 @@ pub(crate) struct Engine {
     /// Set once the session is being torn down: callbacks stop committing.
     pub closing: bool,
     last_commit: Instant,
+    /// Longest a commit waits for in-flight slow work.
+    pub barrier_limit: Duration,
     last_punctuate: Instant,
     last_lag: Instant,
     paused: bool,
@@ -160,6 +162,8 @@ impl Engine {
     ) -> Result<Self, RuntimeError> {
         let producer = create_producer(&cfg)?;
         let (tx, rx) = std::sync::mpsc::channel();
+        // Leave room to commit within the transaction timeout.
+        let cfg_barrier = cfg.transaction_timeout / 2;
         Ok(Self {
             cfg,
             def,
@@ -183,6 +187,7 @@ impl Engine {
             fatal: None,
             closing: false,
             last_commit: Instant::now(),
+            barrier_limit: cfg_barrier,
             last_punctuate: Instant::now(),
             last_lag: Instant::now(),
             paused: false,
@@ -462,12 +467,7 @@ impl Engine {
     /// Everything the loop does between polls: slow completions, starting
     /// records, punctuation, back-pressure, metrics, and the commit when due.
     pub fn tick(&mut self, consumer: &StreamConsumer) -> Result<(), RuntimeError> {
-        let wait = if self.tasks.values().any(|t| t.inflight() > 0) && !self.has_runnable() {
-            Duration::from_millis(2)
-        } else {
-            Duration::ZERO
-        };
-        self.handle_completions(wait)?;
+        self.handle_completions(Duration::ZERO)?;
         self.drive_all(false)?;
         self.producer.poll(Duration::ZERO);
         if let Some(interval) = self.cfg.punctuate_interval {
@@ -485,11 +485,6 @@ impl Engine {
             self.update_gauges(consumer);
         }
         Ok(())
-    }
-
-    fn has_runnable(&self) -> bool {
-        // Cheap approximation: queued records beyond those in flight.
-        self.tasks.values().any(|t| t.pending() > t.inflight())
     }
 
     fn punctuate(&mut self) -> Result<(), RuntimeError> {
@@ -588,10 +583,20 @@ impl Engine {
             return Err(f);
         }
         // 1. Barrier: finish every started record (and those queued before it).
+        //    Slow work that never finishes must not wedge the thread: past the
+        //    transaction timeout the transaction is aborted and replayed.
+        let barrier_deadline = Instant::now() + self.barrier_limit;
         loop {
             self.drive_all(true)?;
             if self.tasks.values().all(Task::settled) {
                 break;
+            }
+            if Instant::now() > barrier_deadline {
+                tracing::warn!(
+                    limit = ?self.barrier_limit,
+                    "slow work did not finish before the commit deadline; aborting the transaction"
+                );
+                return self.abort(consumer, rewind);
             }
             self.handle_completions(Duration::from_millis(20))?;
             self.producer.poll(Duration::ZERO);

@@ -24,7 +24,9 @@ const BATCH: usize = 20_000;
 const TIMEOUT: Duration = Duration::from_secs(15);
 
 pub(crate) struct Restorer {
+    /// read_committed, assign-only: reads changelogs; its ListOffsets is the LSO.
     consumer: BaseConsumer,
+    meta: BaseConsumer,
 }
 
 impl Restorer {
@@ -43,7 +45,63 @@ impl Restorer {
         let consumer: BaseConsumer = cc
             .create()
             .map_err(RuntimeError::kafka("restore consumer"))?;
-        Ok(Self { consumer })
+        // read_uncommitted: its ListOffsets answers the high watermark.
+        let meta: BaseConsumer = ClientConfig::new()
+            .set("bootstrap.servers", &cfg.bootstrap_servers)
+            .set("isolation.level", "read_uncommitted")
+            .create()
+            .map_err(RuntimeError::kafka("changelog metadata client"))?;
+        Ok(Self { consumer, meta })
+    }
+
+    /// Log start, high watermark and last stable offset of a changelog
+    /// partition, once no transaction is open on it.
+    ///
+    /// We own the task, so an open transaction there belongs to a previous
+    /// owner that died mid-commit; the broker aborts it within the transaction
+    /// timeout (or at once when that owner restarts). Reading only up to a
+    /// stuck LSO could miss records committed *after* that transaction began,
+    /// so we wait for it to resolve (bounded: afterwards we go with the LSO).
+    fn wait_stable(
+        &self,
+        topic: &str,
+        partition: u32,
+        txn_timeout: Duration,
+        shutdown: &ShutdownHandle,
+    ) -> Result<(i64, i64, i64), RuntimeError> {
+        let limit = Instant::now() + txn_timeout * 2 + Duration::from_secs(15);
+        let mut logged = Instant::now();
+        loop {
+            let (low, high) = self
+                .meta
+                .fetch_watermarks(topic, partition as i32, TIMEOUT)
+                .map_err(RuntimeError::kafka("changelog high watermark"))?;
+            let (_, stable) = self
+                .consumer
+                .fetch_watermarks(topic, partition as i32, TIMEOUT)
+                .map_err(RuntimeError::kafka("changelog last stable offset"))?;
+            if stable >= high || shutdown.is_shutdown() {
+                return Ok((low, high, stable));
+            }
+            if Instant::now() > limit {
+                tracing::error!(
+                    topic, partition, high, stable,
+                    "a transaction on the changelog is still open; restoring up to the last stable offset"
+                );
+                return Ok((low, high, stable));
+            }
+            if logged.elapsed() >= Duration::from_secs(1) {
+                logged = Instant::now();
+                tracing::info!(
+                    topic,
+                    partition,
+                    high,
+                    stable,
+                    "waiting for a previous owner's open transaction on the changelog to end"
+                );
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
     }
 
     /// The fetch position (past transaction markers) of the partition being restored.
@@ -72,10 +130,8 @@ impl Restorer {
         let mut wipe = false;
         for (s, name) in names.iter().enumerate() {
             let topic = cfg.changelog_topic(name);
-            let (low, high) = self
-                .consumer
-                .fetch_watermarks(&topic, partition as i32, TIMEOUT)
-                .map_err(RuntimeError::kafka("changelog watermarks"))?;
+            let (low, high, stable) =
+                self.wait_stable(&topic, partition, cfg.transaction_timeout, shutdown)?;
             if let Some(cp) = stores.checkpoint(s)? {
                 if cp > high || cp < low {
                     tracing::warn!(
@@ -85,7 +141,7 @@ impl Restorer {
                     wipe = true;
                 }
             }
-            ends.push((low, high));
+            ends.push((low, stable));
         }
         if wipe {
             stores.wipe()?;

@@ -270,7 +270,9 @@ impl StreamThread {
         {
             let mut e = lock(&engine);
             if outcome.is_ok() {
-                // Finish (or abort) the open transaction before leaving.
+                // Finish (or abort) the open transaction before leaving, in
+                // time to exit within the shutdown deadline.
+                e.barrier_limit = e.barrier_limit.min(self.cfg.shutdown_timeout / 2);
                 if let Err(err) = e.commit(&consumer, false) {
                     tracing::error!(error = %err, "final commit failed");
                 }
@@ -304,9 +306,10 @@ impl StreamThread {
         engine: &Arc<Mutex<Engine>>,
     ) -> Result<(), RuntimeError> {
         while !self.shutdown.is_shutdown() {
+            // Records waiting for slow work: wake up soon to collect it.
             let busy = lock(engine).busy();
             let timeout = if busy {
-                Duration::ZERO
+                Duration::from_millis(1)
             } else {
                 self.cfg.commit_interval.min(Duration::from_millis(50))
             };

@@ -3,6 +3,7 @@
 //! run inside `poll` on the same thread), hence behind a mutex that the main
 //! loop never holds while polling.
 
+use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::mpsc::Receiver;
 use std::sync::{Arc, Mutex};
@@ -11,7 +12,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance};
 use rdkafka::error::KafkaError;
 use rdkafka::message::{BorrowedMessage, Header as KHeader, Headers, Message, OwnedHeaders};
-use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext};
+use rdkafka::producer::{
+    BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext, PurgeConfig,
+};
 use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{ClientConfig, ClientContext, Offset, TopicPartitionList};
 use state::TaskStores;
@@ -124,6 +127,9 @@ pub(crate) struct Engine {
     shutdown: ShutdownHandle,
     producer: BaseProducer<ProducerCtx>,
     txn_open: bool,
+    /// Why the open transaction cannot commit (set by `produce`, which only
+    /// borrows the engine).
+    txn_error: RefCell<Option<String>>,
     tasks: BTreeMap<u32, Task>,
     suspended: BTreeMap<u32, Task>,
     /// Next offset to commit per consumed input partition.
@@ -174,6 +180,7 @@ impl Engine {
             shutdown,
             producer,
             txn_open: false,
+            txn_error: RefCell::new(None),
             tasks: BTreeMap::new(),
             suspended: BTreeMap::new(),
             inputs: HashMap::new(),
@@ -244,6 +251,14 @@ impl Engine {
                 Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), r)) => {
                     rec = r;
                     self.producer.poll(Duration::from_millis(5));
+                }
+                Err((e, _)) if self.txn_open => {
+                    // The transaction can no longer commit (librdkafka put it in
+                    // an abortable state); the next commit aborts and replays.
+                    self.txn_error
+                        .borrow_mut()
+                        .get_or_insert_with(|| format!("produce to {topic}: {e}"));
+                    return Ok(());
                 }
                 Err((e, _)) => {
                     return Err(RuntimeError::Kafka {
@@ -477,7 +492,8 @@ impl Engine {
             }
         }
         self.backpressure(consumer);
-        if self.last_commit.elapsed() >= self.cfg.commit_interval {
+        let failed = self.txn_error.borrow().is_some();
+        if failed || self.last_commit.elapsed() >= self.cfg.commit_interval {
             self.commit(consumer, true)?;
         }
         if self.last_lag.elapsed() >= Duration::from_secs(5) {
@@ -582,6 +598,11 @@ impl Engine {
         if let Some(f) = self.fatal.take() {
             return Err(f);
         }
+        let failed = self.txn_error.borrow_mut().take();
+        if let Some(reason) = failed {
+            tracing::warn!(%reason, "transaction failed; aborting and rewinding to the last commit");
+            return self.abort(consumer, rewind);
+        }
         // 1. Barrier: finish every started record (and those queued before it).
         //    Slow work that never finishes must not wedge the thread: past the
         //    transaction timeout the transaction is aborted and replayed.
@@ -624,6 +645,10 @@ impl Engine {
 
     fn try_commit(&mut self, consumer: &StreamConsumer) -> Result<(), TxnFailure> {
         self.ensure_txn().map_err(TxnFailure::Fatal)?;
+        let failed_earlier = self.txn_error.borrow_mut().take();
+        if let Some(reason) = failed_earlier {
+            return Err(TxnFailure::Abortable(reason));
+        }
         // 2. Changelog: the last value of every key written in this transaction.
         let mut changelog = Vec::new();
         for t in self.tasks.values() {
@@ -660,7 +685,7 @@ impl Engine {
                 .unwrap_or_else(|e| e.into_inner());
             (d.failed.take(), std::mem::take(&mut d.changelog_next))
         };
-        if let Some(f) = failed {
+        if let Some(f) = failed.or_else(|| self.txn_error.borrow_mut().take()) {
             return Err(TxnFailure::Abortable(f));
         }
         // 4. Offsets of every owned partition (also unchanged ones, so that a
@@ -722,12 +747,24 @@ impl Engine {
     /// seeks the consumer back to the committed offsets.
     pub fn abort(&mut self, consumer: &StreamConsumer, rewind: bool) -> Result<(), RuntimeError> {
         if self.txn_open {
-            let mut attempts = 0;
+            // abort_transaction waits for outstanding messages to be purged and
+            // their delivery reports served; with the event API nobody serves
+            // them while it blocks, so purge and drain them first and call it
+            // with short timeouts, polling in between.
+            self.producer
+                .purge(PurgeConfig::default().queue().inflight());
+            let drain_deadline = Instant::now() + KAFKA_TIMEOUT;
+            while self.producer.in_flight_count() > 0 && Instant::now() < drain_deadline {
+                self.producer.poll(Duration::from_millis(1));
+            }
+            let deadline = Instant::now() + KAFKA_TIMEOUT * 2;
             loop {
-                match self.producer.abort_transaction(KAFKA_TIMEOUT) {
+                match self.producer.abort_transaction(Duration::from_millis(500)) {
                     Ok(()) => break,
-                    Err(KafkaError::Transaction(e)) if e.is_retriable() && attempts < RETRIES => {
-                        attempts += 1;
+                    Err(KafkaError::Transaction(e))
+                        if e.is_retriable() && Instant::now() < deadline =>
+                    {
+                        self.producer.poll(Duration::from_millis(10));
                     }
                     Err(e) => {
                         return Err(RuntimeError::Kafka {
@@ -750,6 +787,7 @@ impl Engine {
             d.changelog_next.clear();
             d.failed = None;
         }
+        self.txn_error.borrow_mut().take();
         for t in self.tasks.values_mut() {
             t.reset();
         }

@@ -226,6 +226,38 @@ fn join_during_open_transaction_no_duplicates() {
     assert_exact_totals(&read_all(&toy.output), &expected);
 }
 
+/// A produce error inside a transaction (the broker rejects an oversized
+/// output) aborts it: state is dropped, the consumer rewinds, and the replay
+/// yields every total exactly once.
+#[test]
+fn abortable_error_aborts_and_replays_exactly_once() {
+    let toy = Toy::with_output_config("abort", 2, 4, &[("max.message.bytes", "20000")])
+        .env("TOY_OVERSIZE_ONCE", "1");
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("toy.log");
+    let state = dir.path().join("state");
+    let keys = input_keys(3_000, 20);
+    let expected = fold(&keys);
+    produce_increments(&producer(), &toy.input, &keys);
+    let mut proc = toy.spawn("toy-x", &state, &log);
+    wait_for_totals(&toy.output, &expected, Duration::from_secs(90));
+    proc.terminate();
+    let text = std::fs::read_to_string(&log).unwrap_or_default();
+    // librdkafka may fail the next transaction once more while it bumps the
+    // producer epoch after the abort; each failure is an abort, not a restart.
+    assert!(
+        count_lines(&log, "transaction failed; aborting and rewinding") >= 1,
+        "no abort:\n{text}"
+    );
+    assert_eq!(
+        count_lines(&log, "stream session failed"),
+        0,
+        "aborts are handled without recreating the clients:\n{text}"
+    );
+    assert_exact_totals(&read_all(&toy.output), &expected);
+    assert_eq!(dump_state(&state, &toy.app_id, toy.partitions), expected);
+}
+
 /// An existing internal topic with another partition count is a startup error.
 #[test]
 fn partition_count_mismatch_is_a_startup_error() {

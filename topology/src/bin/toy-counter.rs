@@ -6,9 +6,13 @@
 //! BOOTSTRAP_SERVERS, TOY_APP_ID, TOY_INSTANCE_ID, TOY_INPUT, TOY_OUTPUT,
 //! TOY_STATE_DIR, TOY_PARTITIONS, TOY_COMMIT_MS, TOY_SESSION_TIMEOUT_MS,
 //! TOY_SLOW_EVERY / TOY_SLOW_MS (every n-th offset goes through the slow stage),
-//! TOY_TXN_TIMEOUT_MS.
+//! TOY_TXN_TIMEOUT_MS, TOY_OVERSIZE_ONCE (the first output of the process is
+//! padded to 100 KB, so a broker with a smaller limit fails the transaction:
+//! exercises abort and rewind).
 
 use std::str::FromStr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use topology::{
@@ -33,6 +37,8 @@ struct Counter {
     output: String,
     slow_every: i64,
     slow_ms: u64,
+    /// Shared by all tasks of the process: set until the oversized output was sent.
+    oversize_pending: Arc<AtomicBool>,
 }
 
 impl Counter {
@@ -47,10 +53,14 @@ impl Counter {
         };
         let total = current + inc;
         ctx.put(STORE, &key, &total.to_be_bytes())?;
+        let mut value = total.to_string();
+        if self.oversize_pending.swap(false, Ordering::AcqRel) {
+            value.push_str(&" ".repeat(100_000));
+        }
         ctx.send(
             &self.output,
             Some(&key),
-            Some(total.to_string().as_bytes()),
+            Some(value.as_bytes()),
             record.headers.clone(),
         );
         Ok(())
@@ -139,6 +149,7 @@ fn run() -> Result<(), topology::RuntimeError> {
     cfg.max_inflight_slow = env_or("TOY_MAX_INFLIGHT", 256);
     let slow_every: i64 = env_or("TOY_SLOW_EVERY", 0);
     let slow_ms: u64 = env_or("TOY_SLOW_MS", 5);
+    let oversize_pending = Arc::new(AtomicBool::new(env_or("TOY_OVERSIZE_ONCE", 0u8) == 1));
     let registry = prometheus::Registry::new();
     let out = output.clone();
     let running = TopologyBuilder::new(cfg)
@@ -151,6 +162,7 @@ fn run() -> Result<(), topology::RuntimeError> {
                 output: out.clone(),
                 slow_every,
                 slow_ms,
+                oversize_pending: oversize_pending.clone(),
             }) as Box<dyn Processor>
         })
         .start(&registry)?;

@@ -25,11 +25,18 @@ pub fn unique(prefix: &str) -> String {
 }
 
 pub fn create_topic(name: &str, partitions: i32) {
+    create_topic_with(name, partitions, &[]);
+}
+
+pub fn create_topic_with(name: &str, partitions: i32, config: &[(&str, &str)]) {
     let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
         .set("bootstrap.servers", bootstrap())
         .create()
         .expect("admin");
-    let t = NewTopic::new(name, partitions, TopicReplication::Fixed(1));
+    let mut t = NewTopic::new(name, partitions, TopicReplication::Fixed(1));
+    for (k, v) in config {
+        t = t.set(k, v);
+    }
     let res = futures::executor::block_on(admin.create_topics([&t], &AdminOptions::new()))
         .expect("create topics");
     for r in res {
@@ -218,11 +225,20 @@ pub struct ToyProcess {
 
 impl Toy {
     pub fn new(prefix: &str, input_partitions: i32, partitions: u32) -> Self {
+        Self::with_output_config(prefix, input_partitions, partitions, &[])
+    }
+
+    pub fn with_output_config(
+        prefix: &str,
+        input_partitions: i32,
+        partitions: u32,
+        output_config: &[(&str, &str)],
+    ) -> Self {
         let app_id = unique(prefix);
         let input = format!("{app_id}-in");
         let output = format!("{app_id}-out");
         create_topic(&input, input_partitions);
-        create_topic(&output, 3);
+        create_topic_with(&output, 3, output_config);
         Self {
             app_id,
             input,

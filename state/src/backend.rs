@@ -36,6 +36,16 @@ pub trait Backend: Send {
         visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
     ) -> Result<(), StoreError>;
     fn write(&mut self, batch: CommittedBatch) -> Result<(), StoreError>;
+    /// A restore batch: may skip the write-ahead log, because restore can
+    /// always be redone from the checkpoint written in the same batch. Must be
+    /// followed by `persist_bulk` before any `write`.
+    fn write_bulk(&mut self, batch: CommittedBatch) -> Result<(), StoreError> {
+        self.write(batch)
+    }
+    /// Makes every `write_bulk` durable (data before checkpoints).
+    fn persist_bulk(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
     fn checkpoint(&self, store: usize) -> Result<Option<i64>, StoreError>;
     fn stats(&self, store: usize) -> StoreStats;
     /// Deletes all data and checkpoints (used when the local state is ahead of

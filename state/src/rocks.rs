@@ -65,6 +65,31 @@ impl RocksBackend {
         })
     }
 
+    fn batch(&self, batch: CommittedBatch) -> Result<WriteBatch, StoreError> {
+        let mut wb = WriteBatch::default();
+        for (s, k, v) in &batch.writes {
+            let cf = self.cf(*s)?;
+            match v {
+                Some(v) => wb.put_cf(cf, k, v),
+                None => wb.delete_cf(cf, k),
+            }
+        }
+        if !batch.checkpoints.is_empty() {
+            let ccf = self
+                .db()?
+                .cf_handle(CHECKPOINT_CF)
+                .ok_or_else(|| StoreError::UnknownStore(CHECKPOINT_CF.into()))?;
+            for (s, off) in &batch.checkpoints {
+                let name = self
+                    .stores
+                    .get(*s)
+                    .ok_or_else(|| StoreError::UnknownStore(format!("#{s}")))?;
+                wb.put_cf(ccf, name.as_bytes(), off.to_be_bytes());
+            }
+        }
+        Ok(wb)
+    }
+
     fn cf(&self, store: usize) -> Result<&ColumnFamily, StoreError> {
         let name = self
             .stores
@@ -102,29 +127,31 @@ impl Backend for RocksBackend {
     }
 
     fn write(&mut self, batch: CommittedBatch) -> Result<(), StoreError> {
-        let mut wb = WriteBatch::default();
-        for (s, k, v) in &batch.writes {
-            let cf = self.cf(*s)?;
-            match v {
-                Some(v) => wb.put_cf(cf, k, v),
-                None => wb.delete_cf(cf, k),
-            }
-        }
-        if !batch.checkpoints.is_empty() {
-            let ccf = self
-                .db()?
-                .cf_handle(CHECKPOINT_CF)
-                .ok_or_else(|| StoreError::UnknownStore(CHECKPOINT_CF.into()))?;
-            for (s, off) in &batch.checkpoints {
-                let name = self
-                    .stores
-                    .get(*s)
-                    .ok_or_else(|| StoreError::UnknownStore(format!("#{s}")))?;
-                wb.put_cf(ccf, name.as_bytes(), off.to_be_bytes());
-            }
-        }
+        let wb = self.batch(batch)?;
         // The WAL lives in the page cache after write(): it survives kill -9.
         self.db()?.write(wb).map_err(|e| self.rocks_err(e))
+    }
+
+    fn write_bulk(&mut self, batch: CommittedBatch) -> Result<(), StoreError> {
+        let wb = self.batch(batch)?;
+        self.db()?
+            .write_without_wal(wb)
+            .map_err(|e| self.rocks_err(e))
+    }
+
+    fn persist_bulk(&self) -> Result<(), StoreError> {
+        let db = self.db()?;
+        // Data first: if we die between the two, the older checkpoint only
+        // replays changelog records that are already applied (idempotent).
+        for name in &self.stores {
+            if let Some(cf) = db.cf_handle(name) {
+                db.flush_cf(cf).map_err(|e| self.rocks_err(e))?;
+            }
+        }
+        if let Some(cf) = db.cf_handle(CHECKPOINT_CF) {
+            db.flush_cf(cf).map_err(|e| self.rocks_err(e))?;
+        }
+        Ok(())
     }
 
     fn checkpoint(&self, store: usize) -> Result<Option<i64>, StoreError> {

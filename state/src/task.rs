@@ -162,7 +162,7 @@ impl TaskStores {
     }
 
     /// Writes restored changelog records straight to the backend together
-    /// with the offset to resume from.
+    /// with the offset to resume from (bypassing the WAL: see `finish_restore`).
     pub fn restore_batch(
         &mut self,
         store: usize,
@@ -173,7 +173,13 @@ impl TaskStores {
             writes: records.into_iter().map(|(k, v)| (store, k, v)).collect(),
             checkpoints: vec![(store, next_offset)],
         };
-        self.backend.write(batch)
+        self.backend.write_bulk(batch)
+    }
+
+    /// Makes restored data durable; call once a restore is complete and
+    /// before the task commits anything.
+    pub fn finish_restore(&self) -> Result<(), StoreError> {
+        self.backend.persist_bulk()
     }
 
     /// Next changelog offset to restore from; `None` means restore from the start.

@@ -326,7 +326,7 @@ impl Engine {
                     partition as i32,
                     r.key.as_deref(),
                     r.value.as_deref(),
-                    Some(to_owned_headers(&r.headers)),
+                    to_owned_headers(&r.headers),
                     input.timestamp,
                     0,
                 )?;
@@ -361,7 +361,7 @@ impl Engine {
             partition as i32,
             input.key,
             dl.value.as_deref(),
-            Some(to_owned_headers(&headers)),
+            to_owned_headers(&headers),
             None,
             0,
         )?;
@@ -429,7 +429,7 @@ impl Engine {
                 partition as i32,
                 o.key.as_deref(),
                 o.value.as_deref(),
-                Some(to_owned_headers(&o.headers)),
+                to_owned_headers(&o.headers),
                 None,
                 0,
             )?;
@@ -1000,7 +1000,11 @@ fn read_headers(m: &BorrowedMessage<'_>) -> Vec<Header> {
     }
 }
 
-fn to_owned_headers(headers: &[Header]) -> OwnedHeaders {
+/// `None` for no headers: an empty header list still costs a C allocation.
+fn to_owned_headers(headers: &[Header]) -> Option<OwnedHeaders> {
+    if headers.is_empty() {
+        return None;
+    }
     let mut oh = OwnedHeaders::new_with_capacity(headers.len());
     for h in headers {
         oh = oh.insert(KHeader {
@@ -1008,5 +1012,5 @@ fn to_owned_headers(headers: &[Header]) -> OwnedHeaders {
             value: h.value.as_deref(),
         });
     }
-    oh
+    Some(oh)
 }

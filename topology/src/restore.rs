@@ -157,6 +157,9 @@ impl Restorer {
                 cfg, stores, s, name, partition, start, high, metrics, shutdown,
             )?;
         }
+        if total_restored > 0 || wipe {
+            stores.finish_restore()?;
+        }
         Ok(total_restored)
     }
 

@@ -1,0 +1,50 @@
+# syntax=docker/dockerfile:1
+#
+# account-streams container image.
+#
+# Two stages: the builder compiles the release binary (RocksDB's C++ and the
+# bundled librdkafka are built from source, so it needs clang/libclang for
+# bindgen and cmake/make for the native builds); the runtime stage is
+# debian:bookworm-slim with only the shared libraries the binary links, run as
+# an unprivileged user.
+#
+# Build:  docker build -t account-streams .
+# A cold build takes tens of minutes (RocksDB dominates); the cache mounts
+# below keep the cargo registry and target/ between builds.
+
+FROM rust:1-bookworm AS builder
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends clang libclang-dev cmake \
+    && rm -rf /var/lib/apt/lists/*
+WORKDIR /build
+COPY . .
+# target/ lives in a cache mount, so the binary is copied out in the same step.
+RUN --mount=type=cache,target=/usr/local/cargo/registry \
+    --mount=type=cache,target=/usr/local/cargo/git \
+    --mount=type=cache,target=/build/target \
+    cargo build --release --locked --bin account-streams \
+    && install -D -m 0755 target/release/account-streams /out/account-streams
+
+FROM debian:bookworm-slim AS runtime
+# libstdc++6 and libgcc-s1: RocksDB is C++; zlib1g: librdkafka's compression.
+# ca-certificates: for an https BANS_SERVICE_URL / BASE_SERVICE_URL.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends ca-certificates libstdc++6 libgcc-s1 zlib1g \
+    && rm -rf /var/lib/apt/lists/*
+# A fixed uid/gid so volume ownership is predictable across rebuilds.
+RUN groupadd --system --gid 10001 account-streams \
+    && useradd --system --uid 10001 --gid account-streams \
+        --home-dir /var/lib/account-streams --no-create-home --shell /usr/sbin/nologin account-streams \
+    && install -d -o account-streams -g account-streams -m 0750 \
+        /var/lib/account-streams /var/lib/account-streams/state
+COPY --from=builder /out/account-streams /usr/local/bin/account-streams
+ENV STATE_DIR=/var/lib/account-streams/state \
+    REST_PORT=8080
+WORKDIR /var/lib/account-streams
+# A named volume mounted here starts with the ownership above, so the
+# unprivileged user can write its RocksDB stores.
+VOLUME ["/var/lib/account-streams"]
+USER account-streams:account-streams
+EXPOSE 8080
+ENTRYPOINT ["/usr/local/bin/account-streams"]
+CMD ["run"]

@@ -2,11 +2,11 @@
 #
 # account-streams container image.
 #
-# Two stages: the builder compiles the release binary (RocksDB's C++ and the
-# bundled librdkafka are built from source, so it needs clang/libclang for
-# bindgen and cmake/make for the native builds); the runtime stage is
-# debian:bookworm-slim with only the shared libraries the binary links, run as
-# an unprivileged user.
+# Two stages. The builder compiles the release binary: RocksDB's C++ and the
+# bundled librdkafka are built from source, so it needs clang/libclang (for
+# bindgen) and make (present); cmake only matters if rdkafka's cmake-build
+# feature is ever enabled. The runtime stage is debian:bookworm-slim with only
+# the shared libraries the binary links, run as an unprivileged user.
 #
 # Build:  docker build -t account-streams .
 # A cold build takes tens of minutes (RocksDB dominates); the cache mounts
@@ -26,8 +26,10 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry \
     && install -D -m 0755 target/release/account-streams /out/account-streams
 
 FROM debian:bookworm-slim AS runtime
-# libstdc++6 and libgcc-s1: RocksDB is C++; zlib1g: librdkafka's compression.
-# ca-certificates: for an https BANS_SERVICE_URL / BASE_SERVICE_URL.
+# The binary links dynamically only libc, libstdc++ (RocksDB is C++),
+# libgcc_s and libz (librdkafka's gzip); RocksDB and librdkafka themselves
+# are static. ca-certificates is for a future TLS-enabled HTTP client (the
+# current build speaks plain http to the ban service).
 RUN apt-get update \
     && apt-get install -y --no-install-recommends ca-certificates libstdc++6 libgcc-s1 zlib1g \
     && rm -rf /var/lib/apt/lists/*

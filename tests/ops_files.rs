@@ -11,7 +11,7 @@ use std::path::{Component, Path, PathBuf};
 use std::process::Command;
 
 use ops_common::{
-    dashboard_panels, dashboard_queries, declared_metrics, exposition_families,
+    dashboard_families, dashboard_panels, dashboard_queries, declared_metrics, exposition_families,
     promql_metric_names, promql_refs, read_repo_file, repo_root, series_family,
     variable_query_promql, Matcher,
 };
@@ -446,6 +446,65 @@ fn every_dashboard_metric_and_label_is_declared_in_docs_metrics_md() {
     assert!(
         unused.is_empty(),
         "documented metrics without a panel: {unused:?}"
+    );
+}
+
+/// What the live-scrape check will do once the service exports its metrics,
+/// run here on a registry built from docs/metrics.md: every family the
+/// dashboard selects is in the scrape, with the documented type. (A labelled
+/// family shows up in a scrape only once one of its label sets was used.)
+#[test]
+fn dashboard_families_resolve_against_a_scrape_of_the_documented_metrics() {
+    use prometheus::core::Collector;
+    use prometheus::{
+        Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder,
+    };
+    let declared = declared_metrics(&read_repo_file("docs/metrics.md"));
+    let registry = Registry::new();
+    for (name, metric) in &declared {
+        let labels: Vec<&str> = metric.labels.iter().map(String::as_str).collect();
+        let values: Vec<&str> = labels.iter().map(|_| "x").collect();
+        let collector: Box<dyn Collector> = match metric.kind.as_str() {
+            "counter" => {
+                let c = IntCounterVec::new(Opts::new(name.as_str(), "c"), &labels).unwrap();
+                c.with_label_values(&values).inc();
+                Box::new(c)
+            }
+            "gauge" => {
+                let g = GaugeVec::new(Opts::new(name.as_str(), "g"), &labels).unwrap();
+                g.with_label_values(&values).set(1.0);
+                Box::new(g)
+            }
+            "histogram" => {
+                let h = HistogramVec::new(HistogramOpts::new(name.as_str(), "h"), &labels).unwrap();
+                h.with_label_values(&values).observe(0.1);
+                Box::new(h)
+            }
+            other => panic!("{name}: unexpected type {other}"),
+        };
+        registry.register(collector).unwrap();
+    }
+    let mut text = Vec::new();
+    TextEncoder::new()
+        .encode(&registry.gather(), &mut text)
+        .unwrap();
+    let scraped = exposition_families(&String::from_utf8(text).unwrap());
+    let documented: BTreeMap<String, String> = declared
+        .iter()
+        .map(|(k, v)| (k.clone(), v.kind.clone()))
+        .collect();
+    assert_eq!(scraped, documented);
+    let families = dashboard_families(&dashboard(), &scraped)
+        .unwrap_or_else(|problems| panic!("dashboard problems:\n{}", problems.join("\n")));
+    assert_eq!(families, documented.keys().cloned().collect());
+
+    // A scrape without one family fails the check and names the panel.
+    let mut partial = scraped.clone();
+    partial.remove("account_streams_consumer_lag");
+    let problems = dashboard_families(&dashboard(), &partial).unwrap_err();
+    assert_eq!(
+        problems,
+        vec!["Consumer lag: account_streams_consumer_lag is not a known metric family".to_string()]
     );
 }
 

@@ -488,3 +488,35 @@ pub fn exposition_families(text: &str) -> BTreeMap<String, String> {
     }
     kinds
 }
+
+/// The metric families the dashboard's queries select, resolved against
+/// `kinds` (family -> Prometheus type: from docs/metrics.md, or from a live
+/// scrape via [`exposition_families`]); `Err` lists every query that selects
+/// something `kinds` does not have.
+pub fn dashboard_families(
+    dashboard: &serde_json::Value,
+    kinds: &BTreeMap<String, String>,
+) -> Result<BTreeSet<String>, Vec<String>> {
+    let mut families = BTreeSet::new();
+    let mut problems = Vec::new();
+    for query in dashboard_queries(dashboard) {
+        match promql_refs(&query.expr) {
+            Ok(refs) => {
+                for selector in refs.selectors {
+                    match series_family(&selector.series, kinds) {
+                        Ok(family) => {
+                            families.insert(family);
+                        }
+                        Err(e) => problems.push(format!("{}: {e}", query.origin)),
+                    }
+                }
+            }
+            Err(e) => problems.push(format!("{}: {e}", query.origin)),
+        }
+    }
+    if problems.is_empty() {
+        Ok(families)
+    } else {
+        Err(problems)
+    }
+}

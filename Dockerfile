@@ -19,9 +19,9 @@ RUN apt-get update \
 WORKDIR /build
 COPY . .
 # target/ lives in a cache mount, so the binary is copied out in the same step.
-RUN --mount=type=cache,target=/usr/local/cargo/registry \
-    --mount=type=cache,target=/usr/local/cargo/git \
-    --mount=type=cache,target=/build/target \
+RUN --mount=type=cache,target=/usr/local/cargo/registry,sharing=locked \
+    --mount=type=cache,target=/usr/local/cargo/git,sharing=locked \
+    --mount=type=cache,target=/build/target,sharing=locked \
     cargo build --release --locked --bin account-streams \
     && install -D -m 0755 target/release/account-streams /out/account-streams
 

@@ -1,9 +1,3 @@
-//! NOTE: not declared in `lib.rs` on this branch (it needs `domain`, `wire` and
-//! `config` of the domain branch and the runtime branch). After merging them,
-//! add `pub mod app;` to lib.rs and call [`serve`] from main.rs (see the
-//! app engineer's report). Compiled, clippy-clean and run end to end in a
-//! scratch merge of app + domain + runtime.
-//!
 //! How the pure rules (`domain`) run on the exactly-once runtime
 //! (`topology`): routing to the owning task, the four stores, slow work
 //! (bcrypt, ban check), transition expiry and output rendering.

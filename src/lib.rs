@@ -8,6 +8,8 @@ pub mod config;
 pub mod domain;
 pub mod wire;
 
+pub mod app;
+
 // Service: process settings, operations HTTP, metrics, ban-check client, load generator.
 pub mod bancheck;
 pub mod http;

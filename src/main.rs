@@ -5,9 +5,7 @@
 
 use std::process::ExitCode;
 
-use account_streams::http::{self, Readiness};
 use account_streams::loadgen::{self, LoadgenArgs};
-use account_streams::metrics::ServiceMetrics;
 use account_streams::settings::{self, LogFormat, RunArgs, Settings};
 use clap::{Parser, Subcommand};
 
@@ -112,54 +110,18 @@ fn run(args: RunArgs) -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    match runtime.block_on(serve(settings)) {
+    match runtime.block_on(account_streams::app::serve(settings)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!(error = %e, "account-streams stopped");
             eprintln!("account-streams: {e}");
-            ExitCode::from(1)
+            if e.is_startup_config() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::from(1)
+            }
         }
     }
-}
-
-#[derive(Debug, thiserror::Error)]
-enum RunError {
-    #[error("cannot listen on REST_PORT {port}: {source}")]
-    Listen { port: u16, source: std::io::Error },
-    #[error("metrics registry: {0}")]
-    Metrics(#[from] prometheus::Error),
-    #[error("the stream processor is not wired yet (HTTP server was up on port {0})")]
-    NotWired(u16),
-}
-
-async fn serve(settings: Settings) -> Result<(), RunError> {
-    let registry = prometheus::Registry::new();
-    let _metrics = ServiceMetrics::register(&registry)?;
-    let listener = tokio::net::TcpListener::bind(("0.0.0.0", settings.rest_port))
-        .await
-        .map_err(|source| RunError::Listen {
-            port: settings.rest_port,
-            source,
-        })?;
-    let port = listener
-        .local_addr()
-        .map(|a| a.port())
-        .unwrap_or(settings.rest_port);
-    tracing::info!(port, instance = %settings.instance_id, "HTTP server listening");
-    let ready = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(http::serve(
-        listener,
-        registry,
-        Readiness::flag(ready),
-        async {
-            let _ = stop_rx.await;
-        },
-    ));
-    // Temporary until the processor (app wiring of domain + runtime) exists.
-    let _ = stop_tx.send(());
-    let _ = server.await;
-    Err(RunError::NotWired(port))
 }
 
 fn loadgen_main(args: LoadgenArgs) -> ExitCode {
@@ -179,7 +141,6 @@ fn loadgen_main(args: LoadgenArgs) -> ExitCode {
         Ok(report) => {
             print!("{}", report.stats.render(report.elapsed));
             let s = &report.stats;
-            // No answer at all to what was sent means no processor is running.
             if s.produce_errors > 0 || (s.events_total() == 0 && s.commands_total() > 0) {
                 ExitCode::from(1)
             } else if strict && (s.timeouts > 0 || s.unexpected > 0) {

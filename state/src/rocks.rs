@@ -37,18 +37,26 @@ impl RocksBackend {
         let mut opts = Options::default();
         opts.create_if_missing(true);
         opts.create_missing_column_families(true);
-        // Restore writes in large batches; a bigger memtable avoids stalls.
-        opts.set_write_buffer_size(32 << 20);
         opts.set_max_background_jobs(2);
         let cfs = stores
             .iter()
             .map(String::as_str)
             .chain(std::iter::once(CHECKPOINT_CF))
-            .map(|n| ColumnFamilyDescriptor::new(n, Options::default()));
+            .map(|n| ColumnFamilyDescriptor::new(n, Self::cf_options()));
         DB::open_cf_descriptors(&opts, dir, cfs).map_err(|source| StoreError::Rocks {
             dir: dir.to_path_buf(),
             source,
         })
+    }
+
+    /// Restore writes hundreds of thousands of records in large batches:
+    /// room for several memtables keeps it from stalling on flushes.
+    fn cf_options() -> Options {
+        let mut o = Options::default();
+        o.set_write_buffer_size(64 << 20);
+        o.set_max_write_buffer_number(4);
+        o.set_level_zero_file_num_compaction_trigger(8);
+        o
     }
 
     fn rocks_err(&self, source: rocksdb::Error) -> StoreError {

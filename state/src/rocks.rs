@@ -49,12 +49,14 @@ impl RocksBackend {
         })
     }
 
-    /// Restore writes hundreds of thousands of records in large batches:
-    /// room for several memtables keeps it from stalling on flushes.
+    /// Memtables per column family, and there is one per store per task:
+    /// Kafka Streams' 16 MB x 3 bounds memory (stores x tasks x 48 MB at
+    /// worst) while a third memtable keeps bulk restores from stalling on
+    /// flushes.
     fn cf_options() -> Options {
         let mut o = Options::default();
-        o.set_write_buffer_size(64 << 20);
-        o.set_max_write_buffer_number(4);
+        o.set_write_buffer_size(16 << 20);
+        o.set_max_write_buffer_number(3);
         o.set_level_zero_file_num_compaction_trigger(8);
         o
     }

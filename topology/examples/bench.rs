@@ -44,6 +44,18 @@ fn create_topic(name: &str, partitions: i32, compact: bool) {
     }
 }
 
+/// The bench writes hundreds of MB; drop its topics so repeated runs do not
+/// fill the disk of a local broker.
+fn delete_topics(names: &[&str]) {
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap())
+        .create()
+        .expect("admin");
+    if let Err(e) = futures::executor::block_on(admin.delete_topics(names, &AdminOptions::new())) {
+        eprintln!("deleting bench topics failed: {e}");
+    }
+}
+
 fn key(i: usize, keys: usize) -> String {
     format!("k{}", i % keys)
 }
@@ -159,7 +171,7 @@ fn toy(n: usize) {
     let metrics = RuntimeMetrics::unregistered().expect("metrics");
     let out = output.clone();
     let running = TopologyBuilder::new(cfg)
-        .source(input)
+        .source(input.clone())
         .router("counter", |r: &InputRecord<'_>, parts: u32| {
             RouteDecision::Route(Route {
                 partition: partition_for_key(r.key.unwrap_or_default(), parts),
@@ -169,7 +181,7 @@ fn toy(n: usize) {
             })
         })
         .store("counts")
-        .sink(output)
+        .sink(output.clone())
         .processor(move |_p: u32| {
             Box::new(Count {
                 output: out.clone(),
@@ -194,6 +206,13 @@ fn toy(n: usize) {
     let took = started.elapsed();
     running.shutdown_handle().shutdown();
     running.join().expect("join");
+    delete_topics(&[
+        &input,
+        &output,
+        &repartition,
+        &format!("{app}-counts-changelog"),
+        &format!("{app}-dead-letters"),
+    ]);
     report("toy", n, took);
 }
 
@@ -229,11 +248,17 @@ fn restore(n: usize) {
     p.flush(Duration::from_secs(120)).expect("flush");
     let state = tempfile::tempdir().expect("tempdir");
     let cfg = RuntimeConfig::new(bootstrap(), app, "bench", 1, state.path());
-    let mut stores =
-        TaskStores::open_rocksdb(&cfg.task_dir(0), &["counts".to_string()]).expect("open");
+    let names = ["counts".to_string()];
+    // BENCH_RESTORE_MEMORY=1 separates the Kafka read cost from RocksDB's.
+    let mut stores = if std::env::var("BENCH_RESTORE_MEMORY").is_ok_and(|v| v == "1") {
+        TaskStores::in_memory(&names)
+    } else {
+        TaskStores::open_rocksdb(&cfg.task_dir(0), &names).expect("open")
+    };
     let started = Instant::now();
     let restored = topology::restore_task(&cfg, &mut stores, 0).expect("restore");
     let took = started.elapsed();
+    delete_topics(&[&topic]);
     assert_eq!(restored as usize, n, "restored record count");
     report("restore", n, took);
 }

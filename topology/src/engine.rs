@@ -111,6 +111,15 @@ pub(crate) fn lock(engine: &Mutex<Engine>) -> std::sync::MutexGuard<'_, Engine> 
 
 pub(crate) type StreamConsumer = BaseConsumer<StreamCtx>;
 
+/// Progress on one input partition within the open transaction.
+struct InputPosition {
+    topic: String,
+    partition: i32,
+    /// Offset to commit: after the last routed record.
+    next: i64,
+    routed: u64,
+}
+
 /// How a transaction ended when it did not commit.
 enum TxnFailure {
     Abortable(String),
@@ -132,8 +141,9 @@ pub(crate) struct Engine {
     txn_error: RefCell<Option<String>>,
     tasks: BTreeMap<u32, Task>,
     suspended: BTreeMap<u32, Task>,
-    /// Next offset to commit per consumed input partition.
-    inputs: HashMap<(String, i32), i64>,
+    /// Input partitions consumed in the open transaction (a handful: a
+    /// linear search beats hashing a fresh String key per record).
+    inputs: Vec<InputPosition>,
     /// Last committed offsets of the current assignment.
     committed: HashMap<(String, i32), i64>,
     assignment: Vec<(String, i32)>,
@@ -183,7 +193,7 @@ impl Engine {
             txn_error: RefCell::new(None),
             tasks: BTreeMap::new(),
             suspended: BTreeMap::new(),
-            inputs: HashMap::new(),
+            inputs: Vec::new(),
             committed: HashMap::new(),
             assignment: Vec::new(),
             spawner: Spawner { handle: slow, tx },
@@ -334,12 +344,23 @@ impl Engine {
             RouteDecision::DeadLetter(dl) => self.dead_letter(&input, dl)?,
             RouteDecision::Drop => {}
         }
-        self.inputs
-            .insert((topic.to_string(), m.partition()), m.offset() + 1);
-        self.metrics
-            .records_processed
-            .with_label_values(&[topic])
-            .inc();
+        let (partition, next) = (m.partition(), m.offset() + 1);
+        match self
+            .inputs
+            .iter_mut()
+            .find(|p| p.partition == partition && p.topic == topic)
+        {
+            Some(p) => {
+                p.next = next;
+                p.routed += 1;
+            }
+            None => self.inputs.push(InputPosition {
+                topic: topic.to_string(),
+                partition,
+                next,
+                routed: 1,
+            }),
+        }
         Ok(())
     }
 
@@ -691,8 +712,8 @@ impl Engine {
         // 4. Offsets of every owned partition (also unchanged ones, so that a
         //    zombie's transaction always carries a fenceable offset commit).
         let mut offsets: HashMap<(String, i32), i64> = self.committed.clone();
-        for (k, v) in &self.inputs {
-            offsets.insert(k.clone(), *v);
+        for p in &self.inputs {
+            offsets.insert((p.topic.clone(), p.partition), p.next);
         }
         for t in self.tasks.values() {
             if let Some(o) = t.commit_offset() {
@@ -723,7 +744,12 @@ impl Engine {
                 .map_err(|e| TxnFailure::Fatal(RuntimeError::Store(e)))?;
         }
         self.committed = offsets;
-        self.inputs.clear();
+        for p in self.inputs.drain(..) {
+            self.metrics
+                .records_processed
+                .with_label_values(&[&p.topic])
+                .inc_by(p.routed);
+        }
         let now_ms = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_millis() as i64)

@@ -220,6 +220,10 @@ fn join_during_open_transaction_no_duplicates() {
         !last_tasks(&c.log_text()).is_empty(),
         "the joining instance got tasks"
     );
+    assert!(
+        count_lines(&logs[0], "assignment ready") >= 2,
+        "the join rebalanced the first instance (revocation commit)"
+    );
     for p in [&mut a, &mut b, &mut c] {
         p.terminate();
     }

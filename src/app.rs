@@ -213,10 +213,19 @@ impl topology::Router for CommandRouter {
         let dead = |e: DecodeError| {
             tracing::warn!(topic = record.topic, partition = record.partition, offset = record.offset,
                 reason = e.reason(), error = %e, "dead-lettering input");
+            // A too-large value is not copied: it would exceed the
+            // producer's and the broker's message size limit, the dead
+            // letter could never be written and the transaction would be
+            // retried forever, stalling the partition. `dlq.topic`,
+            // `dlq.partition` and `dlq.offset` still locate the original.
+            let value = match e {
+                DecodeError::TooLarge { .. } => None,
+                _ => record.value.map(redact_secrets),
+            };
             RouteDecision::DeadLetter(DeadLetter {
                 reason: e.reason(),
                 error: e.to_string(),
-                value: record.value.map(redact_secrets),
+                value,
             })
         };
         let inbound = match parse_headers(header_pairs(record.headers)) {
@@ -959,6 +968,16 @@ mod tests {
             panic!()
         };
         assert_eq!(d.reason, "unknown_type");
+    }
+
+    #[test]
+    fn a_too_large_value_is_dead_lettered_without_its_bytes() {
+        let big = vec![b' '; 2 * 1024 * 1024];
+        let RouteDecision::DeadLetter(d) = route("CS", &big, &t1_headers()) else {
+            panic!("routed a 2 MB value")
+        };
+        assert_eq!(d.reason, "too_large");
+        assert_eq!(d.value, None);
     }
 
     #[test]

@@ -45,6 +45,9 @@ pub const STORE_NAMES: &str = "names";
 pub const STORE_SESSIONS: &str = "sessions";
 pub const STORE_SEQUENCES: &str = "sequences";
 
+/// Slow jobs (logins, account creations) in flight at once; see `start`.
+const MAX_INFLIGHT_SLOW: usize = 16;
+
 /// Internal header telling the task which input topic a routed record came from.
 const SOURCE_HEADER: &str = "account-streams.source";
 
@@ -77,6 +80,14 @@ pub fn start(
         settings.state_dir.clone(),
     );
     cfg.commit_interval = settings.commit_interval;
+    // Every started slow job (bcrypt ~100 ms of CPU, ban check) must finish
+    // before the commit barrier gives up (half the transaction timeout,
+    // 5 s) or the transaction is aborted and all of it is redone. With the
+    // runtime's default of 256 a burst of logins needs far longer than 5 s
+    // on a small host and the processor livelocks, committing nothing. A
+    // bound in the order of the CPUs keeps each barrier short and costs no
+    // throughput: bcrypt is CPU-bound anyway.
+    cfg.max_inflight_slow = MAX_INFLIGHT_SLOW;
     cfg.punctuate_interval = Some(std::time::Duration::from_secs(1));
     cfg.dead_letter_topic = Some(settings.topics.dead_letter.clone());
     // The input topics are consumed by the Atlas group name (seed), not the

@@ -658,19 +658,30 @@ impl AccountProcessor {
 
 /// The trace context of outputs: the command's trace id with a new span
 /// id (a child of the command's span), as the original's consumer span.
+/// A command without a valid `traceparent` starts a new trace: every output
+/// carries one (SCENARIOS section 0 and S76), as the original's producer span.
 fn child_trace(trace: &TraceHeaders) -> TraceHeaders {
-    let traceparent = trace.traceparent.as_ref().and_then(|tp| {
+    let span: u64 = rand::rng().random::<u64>() | 1;
+    let continued = trace.traceparent.as_ref().and_then(|tp| {
         let s = std::str::from_utf8(tp).ok()?;
         let parts: Vec<&str> = s.split('-').collect();
         if parts.len() < 4 || parts[1].len() != 32 || parts[2].len() != 16 {
             return None;
         }
-        let span: u64 = rand::rng().random::<u64>() | 1;
         Some(format!("{}-{}-{:016x}-{}", parts[0], parts[1], span, parts[3]).into_bytes())
     });
-    TraceHeaders {
-        traceparent,
-        tracestate: trace.tracestate.clone(),
+    match continued {
+        Some(traceparent) => TraceHeaders {
+            traceparent: Some(traceparent),
+            tracestate: trace.tracestate.clone(),
+        },
+        None => {
+            let trace_id: u128 = rand::rng().random::<u128>() | 1;
+            TraceHeaders {
+                traceparent: Some(format!("00-{trace_id:032x}-{span:016x}-01").into_bytes()),
+                tracestate: None,
+            }
+        }
     }
 }
 
@@ -1007,9 +1018,13 @@ mod tests {
         assert_eq!(tp.len(), 55);
         assert_ne!(&tp[36..52], "00f067aa0ba902b7");
         assert_eq!(c.tracestate.as_deref(), Some(&b"k=v"[..]));
-        assert_eq!(
-            child_trace(&TraceHeaders::default()),
-            TraceHeaders::default()
-        );
+        let fresh = child_trace(&TraceHeaders::default());
+        let tp = String::from_utf8(fresh.traceparent.unwrap()).unwrap();
+        let parts: Vec<&str> = tp.split('-').collect();
+        assert_eq!(parts.len(), 4, "{tp}");
+        assert_eq!((parts[0], parts[3]), ("00", "01"));
+        assert_eq!((parts[1].len(), parts[2].len()), (32, 16));
+        assert_ne!(parts[1], "0".repeat(32));
+        assert_eq!(fresh.tracestate, None);
     }
 }

@@ -472,6 +472,22 @@ impl Processor {
         let _ = self.child.wait();
     }
 
+    /// SIGTERM, then waits for the exit (graceful stop).
+    pub fn terminate(mut self) -> std::process::ExitStatus {
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(Some(st)) = self.child.try_wait() {
+                return st;
+            }
+            assert!(Instant::now() < deadline, "no exit 30 s after SIGTERM");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     pub fn pid(&self) -> u32 {
         self.child.id()
     }

@@ -45,6 +45,9 @@ pub const STORE_NAMES: &str = "names";
 pub const STORE_SESSIONS: &str = "sessions";
 pub const STORE_SEQUENCES: &str = "sequences";
 
+/// Slow jobs (logins, account creations) in flight at once; see `start`.
+const MAX_INFLIGHT_SLOW: usize = 16;
+
 /// Internal header telling the task which input topic a routed record came from.
 const SOURCE_HEADER: &str = "account-streams.source";
 
@@ -77,6 +80,14 @@ pub fn start(
         settings.state_dir.clone(),
     );
     cfg.commit_interval = settings.commit_interval;
+    // Every started slow job (bcrypt ~100 ms of CPU, ban check) must finish
+    // before the commit barrier gives up (half the transaction timeout,
+    // 5 s) or the transaction is aborted and all of it is redone. With the
+    // runtime's default of 256 a burst of logins needs far longer than 5 s
+    // on a small host and the processor livelocks, committing nothing. A
+    // bound in the order of the CPUs keeps each barrier short and costs no
+    // throughput: bcrypt is CPU-bound anyway.
+    cfg.max_inflight_slow = MAX_INFLIGHT_SLOW;
     cfg.punctuate_interval = Some(std::time::Duration::from_secs(1));
     cfg.dead_letter_topic = Some(settings.topics.dead_letter.clone());
     // The input topics are consumed by the Atlas group name (seed), not the
@@ -213,10 +224,19 @@ impl topology::Router for CommandRouter {
         let dead = |e: DecodeError| {
             tracing::warn!(topic = record.topic, partition = record.partition, offset = record.offset,
                 reason = e.reason(), error = %e, "dead-lettering input");
+            // A too-large value is not copied: it would exceed the
+            // producer's and the broker's message size limit, the dead
+            // letter could never be written and the transaction would be
+            // retried forever, stalling the partition. `dlq.topic`,
+            // `dlq.partition` and `dlq.offset` still locate the original.
+            let value = match e {
+                DecodeError::TooLarge { .. } => None,
+                _ => record.value.map(redact_secrets),
+            };
             RouteDecision::DeadLetter(DeadLetter {
                 reason: e.reason(),
                 error: e.to_string(),
-                value: record.value.map(redact_secrets),
+                value,
             })
         };
         let inbound = match parse_headers(header_pairs(record.headers)) {
@@ -638,19 +658,30 @@ impl AccountProcessor {
 
 /// The trace context of outputs: the command's trace id with a new span
 /// id (a child of the command's span), as the original's consumer span.
+/// A command without a valid `traceparent` starts a new trace: every output
+/// carries one (SCENARIOS section 0 and S76), as the original's producer span.
 fn child_trace(trace: &TraceHeaders) -> TraceHeaders {
-    let traceparent = trace.traceparent.as_ref().and_then(|tp| {
+    let span: u64 = rand::rng().random::<u64>() | 1;
+    let continued = trace.traceparent.as_ref().and_then(|tp| {
         let s = std::str::from_utf8(tp).ok()?;
         let parts: Vec<&str> = s.split('-').collect();
         if parts.len() < 4 || parts[1].len() != 32 || parts[2].len() != 16 {
             return None;
         }
-        let span: u64 = rand::rng().random::<u64>() | 1;
         Some(format!("{}-{}-{:016x}-{}", parts[0], parts[1], span, parts[3]).into_bytes())
     });
-    TraceHeaders {
-        traceparent,
-        tracestate: trace.tracestate.clone(),
+    match continued {
+        Some(traceparent) => TraceHeaders {
+            traceparent: Some(traceparent),
+            tracestate: trace.tracestate.clone(),
+        },
+        None => {
+            let trace_id: u128 = rand::rng().random::<u128>() | 1;
+            TraceHeaders {
+                traceparent: Some(format!("00-{trace_id:032x}-{span:016x}-01").into_bytes()),
+                tracestate: None,
+            }
+        }
     }
 }
 
@@ -962,6 +993,16 @@ mod tests {
     }
 
     #[test]
+    fn a_too_large_value_is_dead_lettered_without_its_bytes() {
+        let big = vec![b' '; 2 * 1024 * 1024];
+        let RouteDecision::DeadLetter(d) = route("CS", &big, &t1_headers()) else {
+            panic!("routed a 2 MB value")
+        };
+        assert_eq!(d.reason, "too_large");
+        assert_eq!(d.value, None);
+    }
+
+    #[test]
     fn outputs_continue_the_command_trace() {
         let t = TraceHeaders {
             traceparent: Some(b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".to_vec()),
@@ -977,9 +1018,13 @@ mod tests {
         assert_eq!(tp.len(), 55);
         assert_ne!(&tp[36..52], "00f067aa0ba902b7");
         assert_eq!(c.tracestate.as_deref(), Some(&b"k=v"[..]));
-        assert_eq!(
-            child_trace(&TraceHeaders::default()),
-            TraceHeaders::default()
-        );
+        let fresh = child_trace(&TraceHeaders::default());
+        let tp = String::from_utf8(fresh.traceparent.unwrap()).unwrap();
+        let parts: Vec<&str> = tp.split('-').collect();
+        assert_eq!(parts.len(), 4, "{tp}");
+        assert_eq!((parts[0], parts[3]), ("00", "01"));
+        assert_eq!((parts[1].len(), parts[2].len()), (32, 16));
+        assert_ne!(parts[1], "0".repeat(32));
+        assert_eq!(fresh.tracestate, None);
     }
 }

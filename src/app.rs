@@ -11,12 +11,12 @@
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use rand::Rng;
 use topology::{
     partition_for_key, Context, DeadLetter, Header, InputRecord, ProcessError, Processor,
     ReadContext, Record, Route, RouteDecision, RunningTopology, RuntimeConfig, SlowOutput, Step,
     TopologyBuilder,
 };
+use tracing::Instrument;
 
 use crate::bancheck::{BanCheckOutcome, BanChecker};
 use crate::config::AccountConfig;
@@ -30,11 +30,12 @@ use crate::domain::password::{self, PasswordError, PasswordHash};
 use crate::domain::{expiry, session, stored, Account, Change, Ctx, Effects, Output, Registry};
 use crate::metrics::{OutcomeKind, ServiceMetrics, SlowStage};
 use crate::settings::{self, Settings};
+use crate::telemetry::{self, CommandFields, ProcessingTrace};
 use crate::wire::commands::{
     decode_account_command, decode_session_command, AccountCommand, CreateAccount, CreateSession,
     RouteKey, SessionCommand, SessionCommandBody,
 };
-use crate::wire::headers::{parse_headers, InboundHeaders, TraceHeaders};
+use crate::wire::headers::{parse_headers, InboundHeaders};
 use crate::wire::ids::{AccountId, Tenant, UnixMillis};
 use crate::wire::{
     redact_secrets, render, DecodeError, OutboundContext, OutputTopic, TimeEncoding,
@@ -116,8 +117,21 @@ pub fn start(
                 partition,
             }) as Box<dyn Processor>
         })
-        .start(registry)?;
+        .start_with_metrics(runtime_metrics(registry)?)?;
     Ok(running)
+}
+
+/// The runtime's metric families, registered, with the label sets known
+/// before traffic exported at 0.
+fn runtime_metrics(
+    registry: &prometheus::Registry,
+) -> Result<topology::RuntimeMetrics, topology::RuntimeError> {
+    let metrics = topology::RuntimeMetrics::register(registry)?;
+    crate::metrics::preinit_runtime(
+        &metrics,
+        &[STORE_ACCOUNTS, STORE_NAMES, STORE_SESSIONS, STORE_SEQUENCES],
+    );
+    Ok(metrics)
 }
 
 // ------------------------------------------------------------------ routing
@@ -300,6 +314,7 @@ fn boxed(e: impl std::error::Error + Send + Sync + 'static) -> ProcessError {
 struct Input {
     command: Command,
     headers: InboundHeaders,
+    trace: ProcessingTrace,
 }
 
 fn read_input(record: &Record) -> Result<Input, DecodeError> {
@@ -309,7 +324,46 @@ fn read_input(record: &Record) -> Result<Input, DecodeError> {
     };
     let headers = parse_headers(header_pairs(&record.headers))?;
     let command = decode(source, record.value.as_deref().unwrap_or(b"null"))?;
-    Ok(Input { command, headers })
+    let trace = ProcessingTrace::continue_from(&headers.trace, record.partition, record.offset);
+    Ok(Input {
+        command,
+        headers,
+        trace,
+    })
+}
+
+impl Input {
+    /// The span this command is processed in (its logs carry its fields).
+    fn span(&self) -> tracing::Span {
+        let (account_id, account_name, session_id) = match &self.command {
+            Command::Account(AccountCommand::Create(c)) => (None, Some(c.name.as_str()), None),
+            Command::Account(AccountCommand::Delete { account_id }) => {
+                (Some(account_id.0), None, None)
+            }
+            Command::Account(AccountCommand::PinAttempt(a) | AccountCommand::PicAttempt(a)) => {
+                (Some(a.account_id.0), None, None)
+            }
+            Command::Session(s) => (
+                Some(s.account_id.0).filter(|id| *id != 0),
+                match &s.body {
+                    SessionCommandBody::Create(c) => Some(c.account_name.as_str()),
+                    _ => None,
+                },
+                Some(s.session_id.to_string()),
+            ),
+        };
+        telemetry::command_span(
+            &self.trace,
+            &self.headers.tenant,
+            CommandFields {
+                session_topic: matches!(self.command, Command::Session(_)),
+                command_type: self.command.type_name(),
+                account_id,
+                account_name,
+                session_id,
+            },
+        )
+    }
 }
 
 impl AccountProcessor {
@@ -397,7 +451,7 @@ impl AccountProcessor {
         effects: Effects,
     ) -> Result<(), ProcessError> {
         let m = &self.app.metrics;
-        if let Some(r) = effects.rejected {
+        if let Some(r) = effects.rejected.filter(|r| r.is_metric_rejection()) {
             m.outcome(OutcomeKind::Rejected, r.as_str());
         }
         for change in effects.changes {
@@ -419,7 +473,7 @@ impl AccountProcessor {
                 Change::PutRegistry(id, r) => {
                     let k = account_key(tenant, id);
                     if ctx.get(STORE_SESSIONS, &k).map_err(boxed)?.is_none() {
-                        m.logged_in_delta(1);
+                        m.logged_in_delta(self.partition, 1);
                     }
                     let v = stored::encode_registry(&r).map_err(boxed)?;
                     ctx.put(STORE_SESSIONS, &k, &v).map_err(boxed)?;
@@ -427,7 +481,7 @@ impl AccountProcessor {
                 Change::DeleteRegistry(id) => {
                     let k = account_key(tenant, id);
                     if ctx.get(STORE_SESSIONS, &k).map_err(boxed)?.is_some() {
-                        m.logged_in_delta(-1);
+                        m.logged_in_delta(self.partition, -1);
                     }
                     ctx.delete(STORE_SESSIONS, &k).map_err(boxed)?;
                 }
@@ -477,7 +531,7 @@ impl AccountProcessor {
         slow: Option<SlowResult>,
     ) -> Result<Step, ProcessError> {
         let tenant = &input.headers.tenant;
-        let out = outbound(&input.headers);
+        let out = outbound(input);
         let now = unix_millis(ctx.now());
         let app = self.app.clone();
         let dctx = Ctx {
@@ -569,6 +623,11 @@ impl AccountProcessor {
                 }
             },
         };
+        tracing::debug!(
+            outputs = effects.outputs.len(),
+            rejected = effects.rejected.map(|r| r.as_str()),
+            "command processed"
+        );
         self.apply(ctx, tenant, &out, effects)?;
         Ok(Step::Done)
     }
@@ -576,14 +635,17 @@ impl AccountProcessor {
     fn hash_work(&self, c: &CreateAccount) -> Step {
         let password = c.password.clone();
         let metrics = self.app.metrics.clone();
-        Step::Slow(Box::pin(async move {
-            let started = Instant::now();
-            let hash = tokio::task::spawn_blocking(move || password::hash(&password))
-                .await
-                .unwrap_or(Err(PasswordError::Bcrypt));
-            metrics.slow_work(SlowStage::BcryptHash, started.elapsed());
-            Box::new(SlowResult::Hash(hash)) as SlowOutput
-        }))
+        Step::Slow(Box::pin(
+            async move {
+                let started = Instant::now();
+                let hash = tokio::task::spawn_blocking(move || password::hash(&password))
+                    .await
+                    .unwrap_or(Err(PasswordError::Bcrypt));
+                metrics.slow_work(SlowStage::BcryptHash, started.elapsed());
+                Box::new(SlowResult::Hash(hash)) as SlowOutput
+            }
+            .instrument(tracing::Span::current()),
+        ))
     }
 
     /// bcrypt and the ban check run concurrently; the partition goes on
@@ -592,104 +654,80 @@ impl AccountProcessor {
         let password = c.password.clone();
         let checker = self.app.ban_checker.clone();
         let metrics = self.app.metrics.clone();
-        Step::Slow(Box::pin(async move {
-            let work = plan.password.clone();
-            let pw = async {
-                let started = Instant::now();
-                let (stage, fact) = match work {
-                    PasswordWork::Verify(hash) => (
-                        SlowStage::BcryptVerify,
-                        tokio::task::spawn_blocking(move || {
-                            PasswordFact::Verified(password::verify(&password, &hash))
-                        })
-                        .await
-                        .unwrap_or(PasswordFact::Verified(false)),
-                    ),
-                    PasswordWork::HashNew => (
-                        SlowStage::BcryptHash,
-                        tokio::task::spawn_blocking(move || match password::hash(&password) {
-                            Ok(h) => PasswordFact::NewHash(h),
-                            Err(_) => PasswordFact::HashFailed,
-                        })
-                        .await
-                        .unwrap_or(PasswordFact::HashFailed),
-                    ),
+        Step::Slow(Box::pin(Instrument::instrument(
+            async move {
+                let work = plan.password.clone();
+                let pw = async {
+                    let started = Instant::now();
+                    let (stage, fact) = match work {
+                        PasswordWork::Verify(hash) => (
+                            SlowStage::BcryptVerify,
+                            tokio::task::spawn_blocking(move || {
+                                PasswordFact::Verified(password::verify(&password, &hash))
+                            })
+                            .await
+                            .unwrap_or(PasswordFact::Verified(false)),
+                        ),
+                        PasswordWork::HashNew => (
+                            SlowStage::BcryptHash,
+                            tokio::task::spawn_blocking(move || match password::hash(&password) {
+                                Ok(h) => PasswordFact::NewHash(h),
+                                Err(_) => PasswordFact::HashFailed,
+                            })
+                            .await
+                            .unwrap_or(PasswordFact::HashFailed),
+                        ),
+                    };
+                    metrics.slow_work(stage, started.elapsed());
+                    fact
                 };
-                metrics.slow_work(stage, started.elapsed());
-                fact
-            };
-            let q = plan.ban_check.clone();
-            let ban = async {
-                match &checker {
-                    None => BanStatus::NotBanned,
-                    Some(ch) => match ch.check(&q.ip, &q.hwid, q.account_id.0).await {
-                        BanCheckOutcome::NotBanned => BanStatus::NotBanned,
-                        BanCheckOutcome::Banned {
-                            reason_code,
-                            until_unix_millis: 0,
-                        } => BanStatus::Banned {
-                            reason_code,
-                            expiry: BanExpiry::Permanent,
+                let q = plan.ban_check.clone();
+                let ban = async {
+                    match &checker {
+                        None => BanStatus::NotBanned,
+                        Some(ch) => match ch.check(&q.ip, &q.hwid, q.account_id.0).await {
+                            BanCheckOutcome::NotBanned => BanStatus::NotBanned,
+                            BanCheckOutcome::Banned {
+                                reason_code,
+                                until_unix_millis: 0,
+                            } => BanStatus::Banned {
+                                reason_code,
+                                expiry: BanExpiry::Permanent,
+                            },
+                            BanCheckOutcome::Banned {
+                                reason_code,
+                                until_unix_millis,
+                            } => BanStatus::Banned {
+                                reason_code,
+                                expiry: BanExpiry::At(UnixMillis(
+                                    i64::try_from(until_unix_millis).unwrap_or(i64::MAX),
+                                )),
+                            },
+                            BanCheckOutcome::Failed(_) => BanStatus::CheckFailed,
                         },
-                        BanCheckOutcome::Banned {
-                            reason_code,
-                            until_unix_millis,
-                        } => BanStatus::Banned {
-                            reason_code,
-                            expiry: BanExpiry::At(UnixMillis(
-                                i64::try_from(until_unix_millis).unwrap_or(i64::MAX),
-                            )),
-                        },
-                        BanCheckOutcome::Failed(_) => BanStatus::CheckFailed,
+                    }
+                };
+                let (password, remote_ban) = futures::join!(pw, ban);
+                Box::new(SlowResult::Login(
+                    plan,
+                    LoginFacts {
+                        password,
+                        remote_ban,
                     },
-                }
-            };
-            let (password, remote_ban) = futures::join!(pw, ban);
-            Box::new(SlowResult::Login(
-                plan,
-                LoginFacts {
-                    password,
-                    remote_ban,
-                },
-            )) as SlowOutput
-        }))
+                )) as SlowOutput
+            },
+            tracing::Span::current(),
+        )))
     }
 }
 
-/// The trace context of outputs: the command's trace id with a new span
-/// id (a child of the command's span), as the original's consumer span.
-/// A command without a valid `traceparent` starts a new trace: every output
-/// carries one (SCENARIOS section 0 and S76), as the original's producer span.
-fn child_trace(trace: &TraceHeaders) -> TraceHeaders {
-    let span: u64 = rand::rng().random::<u64>() | 1;
-    let continued = trace.traceparent.as_ref().and_then(|tp| {
-        let s = std::str::from_utf8(tp).ok()?;
-        let parts: Vec<&str> = s.split('-').collect();
-        if parts.len() < 4 || parts[1].len() != 32 || parts[2].len() != 16 {
-            return None;
-        }
-        Some(format!("{}-{}-{:016x}-{}", parts[0], parts[1], span, parts[3]).into_bytes())
-    });
-    match continued {
-        Some(traceparent) => TraceHeaders {
-            traceparent: Some(traceparent),
-            tracestate: trace.tracestate.clone(),
-        },
-        None => {
-            let trace_id: u128 = rand::rng().random::<u128>() | 1;
-            TraceHeaders {
-                traceparent: Some(format!("00-{trace_id:032x}-{span:016x}-01").into_bytes()),
-                tracestate: None,
-            }
-        }
-    }
-}
-
-fn outbound(h: &InboundHeaders) -> OutboundContext {
+/// Outputs carry the processing span's context (its trace id is the
+/// command's, its span id the processing span's).
+fn outbound(input: &Input) -> OutboundContext {
     OutboundContext {
-        tenant: h.tenant.clone(),
-        trace: child_trace(&h.trace),
-        environment: h.environment.clone(),
+        tenant: input.headers.tenant.clone(),
+        trace: input.trace.headers(),
+        environment: input.headers.environment.clone(),
     }
 }
 
@@ -721,6 +759,7 @@ impl Processor for AccountProcessor {
         self.app
             .metrics
             .command_consumed(input.command.topic_token(), input.command.type_name());
+        let _span = input.span().entered();
         self.process_input(ctx, &input, None)
     }
 
@@ -738,6 +777,7 @@ impl Processor for AccountProcessor {
             Ok(s) => *s,
             Err(_) => return Err("unexpected slow-work result type".into()),
         };
+        let _span = input.span().entered();
         self.process_input(ctx, &input, Some(slow))
     }
 
@@ -746,6 +786,8 @@ impl Processor for AccountProcessor {
         let now = unix_millis(now);
         let timeout =
             u64::try_from(self.app.config.transition_timeout.as_millis()).unwrap_or(u64::MAX);
+        // The scan also recounts the logged-in accounts of this task.
+        let mut logged_in = 0;
         for (key, value) in ctx.scan_prefix(STORE_SESSIONS, &[]).map_err(boxed)? {
             let registry = match stored::decode_registry(&value) {
                 Ok(r) => r,
@@ -756,6 +798,7 @@ impl Processor for AccountProcessor {
             };
             let due = registry.next_expiry(timeout).is_some_and(|t| t.0 <= now.0);
             if !due || key.len() != 20 {
+                logged_in += i64::from(registry.derived_state().as_u8() != 0);
                 continue;
             }
             let id = AccountId(u32::from_be_bytes([key[16], key[17], key[18], key[19]]));
@@ -764,7 +807,12 @@ impl Processor for AccountProcessor {
             let effects = expiry::expire(account.as_ref(), id, &registry, now, &self.app.config);
             let out = OutboundContext::tenant_only(tenant.clone());
             self.apply(ctx, &tenant, &out, effects)?;
+            let after = self.load_registry(ctx, &tenant, id)?;
+            logged_in += i64::from(after.is_some_and(|r| r.derived_state().as_u8() != 0));
         }
+        self.app
+            .metrics
+            .logged_in_recount(self.partition, logged_in);
         Ok(())
     }
 }
@@ -1000,31 +1048,5 @@ mod tests {
         };
         assert_eq!(d.reason, "too_large");
         assert_eq!(d.value, None);
-    }
-
-    #[test]
-    fn outputs_continue_the_command_trace() {
-        let t = TraceHeaders {
-            traceparent: Some(b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".to_vec()),
-            tracestate: Some(b"k=v".to_vec()),
-        };
-        let c = child_trace(&t);
-        let tp = String::from_utf8(c.traceparent.unwrap()).unwrap();
-        assert!(
-            tp.starts_with("00-4bf92f3577b34da6a3ce929d0e0e4736-"),
-            "{tp}"
-        );
-        assert!(tp.ends_with("-01"));
-        assert_eq!(tp.len(), 55);
-        assert_ne!(&tp[36..52], "00f067aa0ba902b7");
-        assert_eq!(c.tracestate.as_deref(), Some(&b"k=v"[..]));
-        let fresh = child_trace(&TraceHeaders::default());
-        let tp = String::from_utf8(fresh.traceparent.unwrap()).unwrap();
-        let parts: Vec<&str> = tp.split('-').collect();
-        assert_eq!(parts.len(), 4, "{tp}");
-        assert_eq!((parts[0], parts[3]), ("00", "01"));
-        assert_eq!((parts[1].len(), parts[2].len()), (32, 16));
-        assert_ne!(parts[1], "0".repeat(32));
-        assert_eq!(fresh.tracestate, None);
     }
 }

@@ -16,3 +16,4 @@ pub mod http;
 pub mod loadgen;
 pub mod metrics;
 pub mod settings;
+pub mod telemetry;

@@ -7,6 +7,7 @@ use std::process::ExitCode;
 
 use account_streams::loadgen::{self, LoadgenArgs};
 use account_streams::settings::{self, LogFormat, RunArgs, Settings};
+use account_streams::telemetry;
 use clap::{Parser, Subcommand};
 
 #[derive(Debug, Parser)]
@@ -93,13 +94,8 @@ fn run(args: RunArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    init_logging(&settings.log_level, settings.log_format);
-    if let Some(endpoint) = &settings.trace_endpoint {
-        tracing::warn!(
-            endpoint,
-            "TRACE_ENDPOINT is set but span export is not part of this build; traceparent is still propagated"
-        );
-    }
+    telemetry::init_logging(&settings.log_level, settings.log_format);
+    telemetry::warn_if_trace_endpoint_set(settings.trace_endpoint.as_deref());
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -125,7 +121,7 @@ fn run(args: RunArgs) -> ExitCode {
 }
 
 fn loadgen_main(args: LoadgenArgs) -> ExitCode {
-    init_logging("warn", LogFormat::Text);
+    telemetry::init_logging("warn", LogFormat::Text);
     let strict = args.strict;
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -154,17 +150,4 @@ fn loadgen_main(args: LoadgenArgs) -> ExitCode {
             ExitCode::from(1)
         }
     }
-}
-
-fn init_logging(filter: &str, format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_new(filter)
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
-    let _ = match format {
-        LogFormat::Text => builder.try_init(),
-        LogFormat::Json => builder.json().try_init(),
-    };
 }

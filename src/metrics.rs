@@ -4,11 +4,73 @@
 //! process-global one) so that tests and several processors in one process
 //! do not share counters.
 
-use std::time::Duration;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
+use prometheus::core::{Collector, Desc};
+use prometheus::proto::MetricFamily;
 use prometheus::{
     HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
 };
+use topology::RuntimeMetrics;
+
+/// Label values known in advance, exported at 0 from the start so that a
+/// dashboard panel or an alert sees a series (and `rate()` a first sample)
+/// before the first event, not only after it.
+pub mod known {
+    /// `commands_consumed_total{topic, type}`.
+    pub const COMMANDS: &[(&str, &str)] = &[
+        ("COMMAND_TOPIC_ACCOUNT", "CREATE"),
+        ("COMMAND_TOPIC_ACCOUNT", "DELETE"),
+        ("COMMAND_TOPIC_ACCOUNT", "PIN_ATTEMPT"),
+        ("COMMAND_TOPIC_ACCOUNT", "PIC_ATTEMPT"),
+        ("COMMAND_TOPIC_ACCOUNT_SESSION", "CREATE"),
+        ("COMMAND_TOPIC_ACCOUNT_SESSION", "PROGRESS_STATE"),
+        ("COMMAND_TOPIC_ACCOUNT_SESSION", "LOGOUT"),
+    ];
+    /// `outcomes_total{kind="account_status", code}`.
+    pub const ACCOUNT_STATUSES: &[&str] = &["CREATED", "LOGGED_IN", "LOGGED_OUT", "DELETED"];
+    /// `outcomes_total{kind="session_status", code}`: event types, then the
+    /// error codes that replace `ERROR`.
+    pub const SESSION_STATUSES: &[&str] = &[
+        "CREATED",
+        "STATE_CHANGED",
+        "REQUEST_LICENSE_AGREEMENT",
+        "SYSTEM_ERROR",
+        "NOT_REGISTERED",
+        "DELETED_OR_BLOCKED",
+        "ALREADY_LOGGED_IN",
+        "INCORRECT_PASSWORD",
+        "TOO_MANY_ATTEMPTS",
+        "INVALID_PIN",
+        "INVALID_PIC",
+    ];
+    /// `outcomes_total{kind="ban", code}`.
+    pub const BANS: &[&str] = &["CREATE"];
+    /// `outcomes_total{kind="rejected", code}`.
+    pub const REJECTIONS: &[&str] = &["duplicate_name", "empty_name", "password_too_long"];
+    /// `dead_letters_total{reason}`: the reasons of `wire::DecodeError`.
+    pub const DEAD_LETTER_REASONS: &[&str] = &[
+        "bad_json",
+        "unknown_type",
+        "missing_tenant",
+        "bad_header",
+        "too_large",
+    ];
+}
+
+/// Exports the runtime's labelled families at 0 for the label values known
+/// before any traffic: dead-letter reasons and the stores' restore progress.
+pub fn preinit_runtime(metrics: &RuntimeMetrics, stores: &[&str]) {
+    for reason in known::DEAD_LETTER_REASONS {
+        metrics.dead_letters.with_label_values(&[reason]);
+    }
+    for store in stores {
+        metrics.restore_records.with_label_values(&[store]);
+        metrics.restore_remaining.with_label_values(&[store]).set(0);
+    }
+}
 
 /// What kind of output or rejection an outcome counts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,7 +121,60 @@ pub struct ServiceMetrics {
     outcomes: IntCounterVec,
     slow_work: HistogramVec,
     ban_check_failures: IntCounter,
-    logged_in_accounts: IntGauge,
+    logged_in: LoggedIn,
+}
+
+/// How long a task's logged-in count is trusted without a refresh: a few
+/// punctuation intervals (1 s). A task that stops refreshing was revoked or
+/// closed, and its accounts are no longer this instance's.
+const LOGGED_IN_FRESH: Duration = Duration::from_secs(5);
+
+#[derive(Debug, Clone, Copy)]
+struct TaskCount {
+    accounts: i64,
+    refreshed: Option<Instant>,
+}
+
+/// `logged_in_accounts`: the sum of per-task counts, computed at scrape
+/// time. Each task recounts its session store every punctuation (exact
+/// after a restore, a rebalance or an aborted transaction) and adjusts its
+/// count between recounts as accounts log in and out.
+#[derive(Debug, Clone)]
+struct LoggedIn {
+    gauge: IntGauge,
+    tasks: Arc<Mutex<HashMap<u32, TaskCount>>>,
+}
+
+impl LoggedIn {
+    fn with_tasks<R>(&self, f: impl FnOnce(&mut HashMap<u32, TaskCount>) -> R) -> R {
+        let mut tasks = self.tasks.lock().unwrap_or_else(|e| e.into_inner());
+        f(&mut tasks)
+    }
+
+    fn current(&self) -> i64 {
+        let now = Instant::now();
+        self.with_tasks(|tasks| {
+            tasks
+                .values()
+                .filter(|t| {
+                    t.refreshed
+                        .is_some_and(|r| now.duration_since(r) <= LOGGED_IN_FRESH)
+                })
+                .map(|t| t.accounts)
+                .sum()
+        })
+    }
+}
+
+impl Collector for LoggedIn {
+    fn desc(&self) -> Vec<&Desc> {
+        self.gauge.desc()
+    }
+
+    fn collect(&self) -> Vec<MetricFamily> {
+        self.gauge.set(self.current());
+        self.gauge.collect()
+    }
 }
 
 impl ServiceMetrics {
@@ -104,13 +219,37 @@ impl ServiceMetrics {
         registry.register(Box::new(outcomes.clone()))?;
         registry.register(Box::new(slow_work.clone()))?;
         registry.register(Box::new(ban_check_failures.clone()))?;
-        registry.register(Box::new(logged_in_accounts.clone()))?;
+        let logged_in = LoggedIn {
+            gauge: logged_in_accounts,
+            tasks: Arc::default(),
+        };
+        registry.register(Box::new(logged_in.clone()))?;
+        for (topic, command_type) in known::COMMANDS {
+            commands_consumed.with_label_values(&[topic, command_type]);
+        }
+        for (kind, codes) in [
+            (OutcomeKind::AccountStatus, known::ACCOUNT_STATUSES),
+            (OutcomeKind::SessionStatus, known::SESSION_STATUSES),
+            (OutcomeKind::Ban, known::BANS),
+            (OutcomeKind::Rejected, known::REJECTIONS),
+        ] {
+            for code in codes {
+                outcomes.with_label_values(&[kind.label(), code]);
+            }
+        }
+        for stage in [
+            SlowStage::BcryptVerify,
+            SlowStage::BcryptHash,
+            SlowStage::BanCheck,
+        ] {
+            slow_work.with_label_values(&[stage.label()]);
+        }
         Ok(ServiceMetrics {
             commands_consumed,
             outcomes,
             slow_work,
             ban_check_failures,
-            logged_in_accounts,
+            logged_in,
         })
     }
 
@@ -141,14 +280,36 @@ impl ServiceMetrics {
         self.ban_check_failures.get()
     }
 
-    /// Adjusts the logged-in gauge when an account's derived state crosses 0.
-    pub fn logged_in_delta(&self, delta: i64) {
-        self.logged_in_accounts.add(delta);
+    /// Adjusts task `partition`'s logged-in count when an account's derived
+    /// state crosses 0 (until the task's next recount).
+    pub fn logged_in_delta(&self, partition: u32, delta: i64) {
+        self.logged_in.with_tasks(|tasks| {
+            tasks
+                .entry(partition)
+                .or_insert(TaskCount {
+                    accounts: 0,
+                    refreshed: None,
+                })
+                .accounts += delta;
+        });
     }
 
-    /// Sets the logged-in gauge (after a restore or a rebalance).
-    pub fn set_logged_in_accounts(&self, n: i64) {
-        self.logged_in_accounts.set(n);
+    /// Task `partition` counted `accounts` logged-in accounts in its store.
+    pub fn logged_in_recount(&self, partition: u32, accounts: i64) {
+        self.logged_in.with_tasks(|tasks| {
+            tasks.insert(
+                partition,
+                TaskCount {
+                    accounts,
+                    refreshed: Some(Instant::now()),
+                },
+            );
+        });
+    }
+
+    /// What `account_streams_logged_in_accounts` would report now.
+    pub fn logged_in_accounts(&self) -> i64 {
+        self.logged_in.current()
     }
 }
 
@@ -174,8 +335,11 @@ mod tests {
         m.outcome(OutcomeKind::Rejected, "duplicate_name");
         m.slow_work(SlowStage::BcryptVerify, Duration::from_millis(60));
         m.ban_check_failed();
-        m.logged_in_delta(3);
-        m.logged_in_delta(-1);
+        m.logged_in_recount(0, 1);
+        m.logged_in_delta(0, 3);
+        m.logged_in_delta(0, -1);
+        // Not counted until task 1 recounts: its count may be stale.
+        m.logged_in_delta(1, 5);
         let text = render(&registry).unwrap();
         for line in [
             "account_streams_commands_consumed_total{topic=\"COMMAND_TOPIC_ACCOUNT_SESSION\",type=\"CREATE\"} 2",
@@ -185,10 +349,16 @@ mod tests {
             "account_streams_slow_work_seconds_bucket{stage=\"bcrypt_verify\",le=\"0.05\"} 0",
             "account_streams_slow_work_seconds_count{stage=\"bcrypt_verify\"} 1",
             "account_streams_ban_check_failures_total 1",
-            "account_streams_logged_in_accounts 2",
+            "account_streams_logged_in_accounts 3",
+            // Pre-initialised label sets.
+            "account_streams_commands_consumed_total{topic=\"COMMAND_TOPIC_ACCOUNT\",type=\"PIC_ATTEMPT\"} 0",
+            "account_streams_outcomes_total{code=\"TOO_MANY_ATTEMPTS\",kind=\"session_status\"} 0",
+            "account_streams_slow_work_seconds_count{stage=\"ban_check\"} 0",
         ] {
             assert!(text.lines().any(|l| l == line), "missing {line:?} in\n{text}");
         }
+        m.logged_in_recount(1, 4);
+        assert_eq!(m.logged_in_accounts(), 7);
         assert!(ServiceMetrics::register(&registry).is_err());
     }
 }

@@ -580,12 +580,20 @@ impl Engine {
     fn update_gauges(&self, consumer: &StreamConsumer) {
         if let Ok(pos) = consumer.position() {
             for e in pos.elements() {
-                let Offset::Offset(p) = e.offset() else {
-                    continue;
+                // A partition nothing was fetched from yet has no position:
+                // it resumes from its committed offset, else (earliest) from
+                // the low watermark, which is where its lag counts from.
+                let position = match e.offset() {
+                    Offset::Offset(p) => Some(p),
+                    _ => self
+                        .committed
+                        .get(&(e.topic().to_string(), e.partition()))
+                        .copied(),
                 };
-                if let Ok((_, high)) =
+                if let Ok((low, high)) =
                     consumer.fetch_watermarks(e.topic(), e.partition(), Duration::from_secs(1))
                 {
+                    let p = position.unwrap_or(low);
                     self.metrics
                         .consumer_lag
                         .with_label_values(&[e.topic(), &e.partition().to_string()])

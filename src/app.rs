@@ -635,17 +635,14 @@ impl AccountProcessor {
     fn hash_work(&self, c: &CreateAccount) -> Step {
         let password = c.password.clone();
         let metrics = self.app.metrics.clone();
-        Step::Slow(Box::pin(
-            async move {
-                let started = Instant::now();
-                let hash = tokio::task::spawn_blocking(move || password::hash(&password))
-                    .await
-                    .unwrap_or(Err(PasswordError::Bcrypt));
-                metrics.slow_work(SlowStage::BcryptHash, started.elapsed());
-                Box::new(SlowResult::Hash(hash)) as SlowOutput
-            }
-            .instrument(tracing::Span::current()),
-        ))
+        Step::Slow(Box::pin(async move {
+            let started = Instant::now();
+            let hash = tokio::task::spawn_blocking(move || password::hash(&password))
+                .await
+                .unwrap_or(Err(PasswordError::Bcrypt));
+            metrics.slow_work(SlowStage::BcryptHash, started.elapsed());
+            Box::new(SlowResult::Hash(hash)) as SlowOutput
+        }))
     }
 
     /// bcrypt and the ban check run concurrently; the partition goes on
@@ -654,70 +651,76 @@ impl AccountProcessor {
         let password = c.password.clone();
         let checker = self.app.ban_checker.clone();
         let metrics = self.app.metrics.clone();
-        Step::Slow(Box::pin(Instrument::instrument(
-            async move {
-                let work = plan.password.clone();
-                let pw = async {
-                    let started = Instant::now();
-                    let (stage, fact) = match work {
-                        PasswordWork::Verify(hash) => (
-                            SlowStage::BcryptVerify,
-                            tokio::task::spawn_blocking(move || {
-                                PasswordFact::Verified(password::verify(&password, &hash))
-                            })
-                            .await
-                            .unwrap_or(PasswordFact::Verified(false)),
-                        ),
-                        PasswordWork::HashNew => (
-                            SlowStage::BcryptHash,
-                            tokio::task::spawn_blocking(move || match password::hash(&password) {
-                                Ok(h) => PasswordFact::NewHash(h),
-                                Err(_) => PasswordFact::HashFailed,
-                            })
-                            .await
-                            .unwrap_or(PasswordFact::HashFailed),
-                        ),
-                    };
-                    metrics.slow_work(stage, started.elapsed());
-                    fact
+        Step::Slow(Box::pin(async move {
+            let work = plan.password.clone();
+            let pw = async {
+                let started = Instant::now();
+                let (stage, fact) = match work {
+                    PasswordWork::Verify(hash) => (
+                        SlowStage::BcryptVerify,
+                        tokio::task::spawn_blocking(move || {
+                            PasswordFact::Verified(password::verify(&password, &hash))
+                        })
+                        .await
+                        .unwrap_or(PasswordFact::Verified(false)),
+                    ),
+                    PasswordWork::HashNew => (
+                        SlowStage::BcryptHash,
+                        tokio::task::spawn_blocking(move || match password::hash(&password) {
+                            Ok(h) => PasswordFact::NewHash(h),
+                            Err(_) => PasswordFact::HashFailed,
+                        })
+                        .await
+                        .unwrap_or(PasswordFact::HashFailed),
+                    ),
                 };
-                let q = plan.ban_check.clone();
-                let ban = async {
-                    match &checker {
-                        None => BanStatus::NotBanned,
-                        Some(ch) => match ch.check(&q.ip, &q.hwid, q.account_id.0).await {
-                            BanCheckOutcome::NotBanned => BanStatus::NotBanned,
-                            BanCheckOutcome::Banned {
-                                reason_code,
-                                until_unix_millis: 0,
-                            } => BanStatus::Banned {
-                                reason_code,
-                                expiry: BanExpiry::Permanent,
-                            },
-                            BanCheckOutcome::Banned {
-                                reason_code,
-                                until_unix_millis,
-                            } => BanStatus::Banned {
-                                reason_code,
-                                expiry: BanExpiry::At(UnixMillis(
-                                    i64::try_from(until_unix_millis).unwrap_or(i64::MAX),
-                                )),
-                            },
-                            BanCheckOutcome::Failed(_) => BanStatus::CheckFailed,
+                metrics.slow_work(stage, started.elapsed());
+                fact
+            };
+            let q = plan.ban_check.clone();
+            let ban = async {
+                match &checker {
+                    None => BanStatus::NotBanned,
+                    Some(ch) => match ch.check(&q.ip, &q.hwid, q.account_id.0).await {
+                        BanCheckOutcome::NotBanned => BanStatus::NotBanned,
+                        BanCheckOutcome::Banned {
+                            reason_code,
+                            until_unix_millis: 0,
+                        } => BanStatus::Banned {
+                            reason_code,
+                            expiry: BanExpiry::Permanent,
                         },
-                    }
-                };
-                let (password, remote_ban) = futures::join!(pw, ban);
-                Box::new(SlowResult::Login(
-                    plan,
-                    LoginFacts {
-                        password,
-                        remote_ban,
+                        BanCheckOutcome::Banned {
+                            reason_code,
+                            until_unix_millis,
+                        } => BanStatus::Banned {
+                            reason_code,
+                            expiry: BanExpiry::At(UnixMillis(
+                                i64::try_from(until_unix_millis).unwrap_or(i64::MAX),
+                            )),
+                        },
+                        BanCheckOutcome::Failed(_) => BanStatus::CheckFailed,
                     },
-                )) as SlowOutput
-            },
-            tracing::Span::current(),
-        )))
+                }
+            };
+            let (password, remote_ban) = futures::join!(pw, ban);
+            Box::new(SlowResult::Login(
+                plan,
+                LoginFacts {
+                    password,
+                    remote_ban,
+                },
+            )) as SlowOutput
+        }))
+    }
+}
+
+/// Slow work (bcrypt, ban check) runs in the command's span, so its logs
+/// carry the command's fields too.
+fn in_current_span(step: Step) -> Step {
+    match step {
+        Step::Slow(work) => Step::Slow(Box::pin(work.instrument(tracing::Span::current()))),
+        done => done,
     }
 }
 
@@ -760,7 +763,7 @@ impl Processor for AccountProcessor {
             .metrics
             .command_consumed(input.command.topic_token(), input.command.type_name());
         let _span = input.span().entered();
-        self.process_input(ctx, &input, None)
+        self.process_input(ctx, &input, None).map(in_current_span)
     }
 
     fn resume(
@@ -779,6 +782,7 @@ impl Processor for AccountProcessor {
         };
         let _span = input.span().entered();
         self.process_input(ctx, &input, Some(slow))
+            .map(in_current_span)
     }
 
     /// Expires transitions older than `transitionTimeout` (D4).

@@ -359,6 +359,38 @@ mod tests {
         }
         m.logged_in_recount(1, 4);
         assert_eq!(m.logged_in_accounts(), 7);
+        assert_eq!(
+            known::COMMANDS.len()
+                + known::ACCOUNT_STATUSES.len()
+                + known::SESSION_STATUSES.len()
+                + known::BANS.len()
+                + known::REJECTIONS.len(),
+            26
+        );
         assert!(ServiceMetrics::register(&registry).is_err());
+    }
+
+    #[test]
+    fn runtime_label_sets_are_exported_before_use() {
+        let registry = Registry::new();
+        let rm = RuntimeMetrics::register(&registry).unwrap();
+        preinit_runtime(&rm, &["accounts", "names"]);
+        let text = render(&registry).unwrap();
+        for line in [
+            "account_streams_dead_letters_total{reason=\"bad_json\"} 0",
+            "account_streams_dead_letters_total{reason=\"too_large\"} 0",
+            "account_streams_restore_records_total{store=\"names\"} 0",
+            "account_streams_restore_remaining_records{store=\"accounts\"} 0",
+        ] {
+            assert!(
+                text.lines().any(|l| l == line),
+                "missing {line:?} in\n{text}"
+            );
+        }
+        let dead = text
+            .lines()
+            .filter(|l| l.starts_with("account_streams_dead_letters_total{"))
+            .count();
+        assert_eq!(dead, known::DEAD_LETTER_REASONS.len());
     }
 }

@@ -764,15 +764,21 @@ async fn s12_s16_s17_s25(env: Arc<Env>) {
 async fn s23_isolation(env: Arc<Env>) {
     let mut a = Scn::gms(&env, "S23-T1");
     let mut b = Scn::gms(&env, "S23-T2");
-    let h1 = a.create("hero", "pw1").await;
+    let mut h1 = a.create("hero", "pw1").await;
     let h2 = b.create("hero", "pw2").await;
-    b.delete(h1).await;
-    if h1 != h2 {
-        b.progress(S9, "CHANNEL", h1, 1, r#"{"characterId":5}"#)
-            .await;
-        b.expect(vec![ss_err(S9, 0, "", "NOT_REGISTERED", "", "")])
-            .await;
+    if h1 == h2 {
+        // Ids are per tenant: the fixture needs two different ones, so
+        // T1 re-creates its hero (ids are never reused).
+        a.delete(h1).await;
+        a.expect(vec![as_(h1, "hero", "DELETED")]).await;
+        h1 = a.create("hero", "pw1").await;
     }
+    assert_ne!(h1, h2);
+    b.delete(h1).await;
+    b.progress(S9, "CHANNEL", h1, 1, r#"{"characterId":5}"#)
+        .await;
+    b.expect(vec![ss_err(S9, 0, "", "NOT_REGISTERED", "", "")])
+        .await;
     // T2 login with T1's password resolves to T2's hero only.
     b.login(S9, "hero", "pw1").await;
     b.expect(vec![err_login(S9, h2, "hero", "INCORRECT_PASSWORD")])

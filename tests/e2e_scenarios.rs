@@ -25,12 +25,15 @@
 //! | bob `tos=false` (S28, S30) | any freshly created account under a GMS tenant |
 //! | legacy non-bcrypt password (S34, S23's INCORRECT_PASSWORD) | not drivable: rows are only written by this product, always bcrypt. S23 uses a wrong password instead |
 //! | S13, S14, S20, S21, S22, S63's REST part, S68-S71 (REST) | HTTP API, not part of this product yet |
-//! | S32 / S42 with `automaticRegister: false` | needs a second processor configuration; S42 is covered with the default (true), which D6 says behaves the same |
+//! | S32 / S42 with `automaticRegister: false` | own processor (`AUTOMATIC_REGISTER=false`): `s32_s42_without_auto_registration`; S42 also with the default (true) |
 //! | S41 (bad configuration) | startup behaviour, covered by tests/cli.rs, not a Kafka flow |
-//! | S75 (restart keeps sessions) | covered by e2e_load.rs (kill -9 and restart) rather than here |
+//! | S75 (restart keeps sessions) | own processor, SIGTERM + restart: `s75_shutdown_and_restart_keep_sessions` (kill -9 + restart: e2e_load.rs) |
 //! | S44 / S97 (missing tenant) | e2e_poison.rs |
 //! | S11 gender | gender is in no Kafka output: only the `CREATED` events per tenant row are asserted |
-//! | S104's `maxLoginAttempts: 0` variant | this processor runs with 3 |
+//! | S104's `maxLoginAttempts: 0` variant | on the `AUTOMATIC_REGISTER=false` processor (default limit 0) |
+//! | S37 / S101 ban answers | the stub bans by ip, so those logins use ip `10.9.9.9` / `10.9.9.10` instead of `10.0.0.5` (ids repeat across tenants and the check carries no tenant) |
+//! | S39 | HTTP 500 from the stub (ip `10.9.9.50`), fail open |
+//! | S49-S56 "R = {S1:LOGIN=1}" etc. | states are reached by the real command sequence, not injected |
 //! | S7/S9/S73/S100 | S9's two tenants are T1-like and T2-like fresh tenants; expiry asserted 5-9 s after the transition command was sent |
 
 #[path = "e2e_support/mod.rs"]
@@ -761,15 +764,21 @@ async fn s12_s16_s17_s25(env: Arc<Env>) {
 async fn s23_isolation(env: Arc<Env>) {
     let mut a = Scn::gms(&env, "S23-T1");
     let mut b = Scn::gms(&env, "S23-T2");
-    let h1 = a.create("hero", "pw1").await;
+    let mut h1 = a.create("hero", "pw1").await;
     let h2 = b.create("hero", "pw2").await;
-    b.delete(h1).await;
-    if h1 != h2 {
-        b.progress(S9, "CHANNEL", h1, 1, r#"{"characterId":5}"#)
-            .await;
-        b.expect(vec![ss_err(S9, 0, "", "NOT_REGISTERED", "", "")])
-            .await;
+    if h1 == h2 {
+        // Ids are per tenant: the fixture needs two different ones, so
+        // T1 re-creates its hero (ids are never reused).
+        a.delete(h1).await;
+        a.expect(vec![as_(h1, "hero", "DELETED")]).await;
+        h1 = a.create("hero", "pw1").await;
     }
+    assert_ne!(h1, h2);
+    b.delete(h1).await;
+    b.progress(S9, "CHANNEL", h1, 1, r#"{"characterId":5}"#)
+        .await;
+    b.expect(vec![ss_err(S9, 0, "", "NOT_REGISTERED", "", "")])
+        .await;
     // T2 login with T1's password resolves to T2's hero only.
     b.login(S9, "hero", "pw1").await;
     b.expect(vec![err_login(S9, h2, "hero", "INCORRECT_PASSWORD")])
@@ -811,8 +820,9 @@ async fn s28_s30_s31(env: Arc<Env>) {
             ss_license(S1, n, "newbie"),
         ])
         .await;
-        // S81 (ours): one transaction, AS before SS: the SS offset is
-        // visible no earlier than both AS records (read_committed).
+        // S81: CREATED before LOGGED_IN on AS is asserted (same key, same
+        // partition); the cross-topic all-or-nothing of the transaction is
+        // not observable by a consumer polling partitions independently.
         s.finish().await;
     }
 }

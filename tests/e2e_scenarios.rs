@@ -632,7 +632,10 @@ async fn s7_s100_expiry(env: Arc<Env>) {
     .await;
     // t0 is taken before sending: the transition's timestamp is later, so
     // the expiry can never be seen less than 5 s after t0. Commits wait for
-    // other scenarios' bcrypt work, so the upper bound is generous.
+    // other scenarios' bcrypt work, so the upper bound is generous: the
+    // exact 5-6 s window (D4) is asserted with a controlled clock in
+    // tests/domain_scenarios.rs; here the point is that it fires, once, and
+    // never early.
     let t0 = Instant::now();
     s.progress(S1, "LOGIN", a, 2, P2).await;
     s.expect(vec![ss_state(S1, a, "alice", 2, P2_SORTED)]).await;
@@ -641,7 +644,7 @@ async fn s7_s100_expiry(env: Arc<Env>) {
     s.settle().await;
     let took = t0.elapsed();
     assert!(
-        took >= Duration::from_millis(5000) && took <= Duration::from_millis(9000),
+        took >= Duration::from_millis(5000) && took <= Duration::from_millis(15000),
         "[S100] expiry after {took:?} (timeout 5 s, checked every second)"
     );
     s.nothing().await; // later checks produce nothing

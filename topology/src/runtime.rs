@@ -117,7 +117,16 @@ impl TopologyBuilder {
                 strict: true,
             });
         }
-        for t in self.sinks.iter().chain(std::iter::once(&dead_letter_topic)) {
+        // Input topics belong to their producers, but a missing one is
+        // created like a sink: subscribing to a topic that does not exist
+        // yet would read nothing until librdkafka's next metadata refresh
+        // (minutes), silently ignoring the first commands.
+        for t in self
+            .sources
+            .iter()
+            .chain(self.sinks.iter())
+            .chain(std::iter::once(&dead_letter_topic))
+        {
             specs.push(TopicSpec {
                 name: t.clone(),
                 partitions: cfg.sink_partitions.unwrap_or(cfg.partitions),

@@ -182,6 +182,20 @@ fn header_pairs(headers: &[Header]) -> impl Iterator<Item = (&str, Option<&[u8]>
     headers.iter().map(|h| (h.key.as_str(), h.value.as_deref()))
 }
 
+/// The value a dead letter may carry. Redaction finds `password`, `pin` and
+/// `pic` members, even in truncated JSON; a value that is not a JSON object
+/// at all has no members to find, so a secret in it could not be masked
+/// (D16): such a value is left out, and `dlq.topic`, `dlq.partition` and
+/// `dlq.offset` still locate the original.
+fn dead_letter_value(value: &[u8]) -> Option<Vec<u8>> {
+    let first = value.iter().find(|b| !b.is_ascii_whitespace());
+    match first {
+        Some(b'{') => Some(redact_secrets(value)),
+        Some(_) => None,
+        None => Some(value.to_vec()),
+    }
+}
+
 fn tenant_bytes(t: &Tenant) -> [u8; 16] {
     t.id.0 .0
 }
@@ -245,7 +259,7 @@ impl topology::Router for CommandRouter {
             // `dlq.partition` and `dlq.offset` still locate the original.
             let value = match e {
                 DecodeError::TooLarge { .. } => None,
-                _ => record.value.map(redact_secrets),
+                _ => record.value.and_then(dead_letter_value),
             };
             RouteDecision::DeadLetter(DeadLetter {
                 reason: e.reason(),
@@ -1042,6 +1056,16 @@ mod tests {
             panic!()
         };
         assert_eq!(d.reason, "unknown_type");
+    }
+
+    #[test]
+    fn dead_letters_never_carry_an_unmaskable_value() {
+        assert_eq!(dead_letter_value(b"not json SuperSecretPW-7731"), None);
+        assert_eq!(dead_letter_value(b"[\"hunter2\"]"), None);
+        assert_eq!(dead_letter_value(b""), Some(Vec::new()));
+        let v = dead_letter_value(br#"{"type":"CREATE","body":{"name":"a","password":"hunter2"#)
+            .expect("an object keeps its redacted value");
+        assert!(!String::from_utf8_lossy(&v).contains("hunter2"));
     }
 
     #[test]

@@ -159,6 +159,12 @@ pub(crate) struct Engine {
     last_commit: Instant,
     /// Longest a commit waits for in-flight slow work.
     pub barrier_limit: Duration,
+    /// How many slow records may be in flight now (at most
+    /// `cfg.max_inflight_slow`). Halved when a commit's barrier times out,
+    /// raised by one per successful commit: on a CPU-starved host a batch
+    /// whose slow work cannot finish within the barrier would otherwise be
+    /// aborted and replayed unchanged forever; a smaller batch always fits.
+    slow_limit: usize,
     last_punctuate: Instant,
     last_lag: Instant,
     paused: bool,
@@ -180,6 +186,7 @@ impl Engine {
         let (tx, rx) = std::sync::mpsc::channel();
         // Leave room to commit within the transaction timeout.
         let cfg_barrier = cfg.transaction_timeout / 2;
+        let slow_limit = cfg.max_inflight_slow.max(1);
         Ok(Self {
             cfg,
             def,
@@ -205,6 +212,7 @@ impl Engine {
             closing: false,
             last_commit: Instant::now(),
             barrier_limit: cfg_barrier,
+            slow_limit,
             last_punctuate: Instant::now(),
             last_lag: Instant::now(),
             paused: false,
@@ -403,7 +411,7 @@ impl Engine {
 
     fn slow_budget(&self) -> usize {
         let used: usize = self.tasks.values().map(Task::inflight).sum();
-        self.cfg.max_inflight_slow.saturating_sub(used)
+        self.slow_limit.saturating_sub(used)
     }
 
     /// Starts whatever may start in every task and ships the outputs.
@@ -642,9 +650,11 @@ impl Engine {
                 break;
             }
             if Instant::now() > barrier_deadline {
+                self.slow_limit = (self.slow_limit / 2).max(1);
                 tracing::warn!(
                     limit = ?self.barrier_limit,
-                    "slow work did not finish before the commit deadline; aborting the transaction"
+                    slow_limit = self.slow_limit,
+                    "slow work did not finish before the commit deadline; aborting the transaction and admitting less slow work"
                 );
                 return self.abort(consumer, rewind);
             }
@@ -659,6 +669,9 @@ impl Engine {
         match self.try_commit(consumer) {
             Ok(()) => {
                 self.metrics.transactions_committed.inc();
+                if self.slow_limit < self.cfg.max_inflight_slow {
+                    self.slow_limit += 1;
+                }
                 self.metrics
                     .commit_latency
                     .observe(started.elapsed().as_secs_f64());

@@ -109,13 +109,15 @@ fn run(args: RunArgs) -> ExitCode {
     match runtime.block_on(account_streams::app::serve(settings)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
+            // A configuration error is the operator's to fix: one plain line.
+            // Anything else also goes to the (possibly JSON) log stream.
+            if e.is_startup_config() {
+                eprintln!("account-streams: {e}");
+                return ExitCode::from(2);
+            }
             tracing::error!(error = %e, "account-streams stopped");
             eprintln!("account-streams: {e}");
-            if e.is_startup_config() {
-                ExitCode::from(2)
-            } else {
-                ExitCode::from(1)
-            }
+            ExitCode::from(1)
         }
     }
 }

@@ -113,6 +113,7 @@ async fn ten_thousand_commands_with_kill_9_keep_the_invariants() {
         answer_timeout: Duration::from_secs(60),
         max_pin_attempts: 5,
         topic_partitions: 3,
+        open_loop: 0,
         strict: false,
     };
     let gen = tokio::spawn(loadgen::run(args));

@@ -40,6 +40,7 @@ fn args(suffix: &str, mode: Mode, accounts: usize, commands: u64, timeout_ms: u6
         answer_timeout: Duration::from_millis(timeout_ms),
         max_pin_attempts: 5,
         topic_partitions: 2,
+        open_loop: 0,
         strict: false,
     }
 }

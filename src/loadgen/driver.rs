@@ -4,7 +4,7 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::{Duration, Instant};
 
 use futures::stream::FuturesUnordered;
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
@@ -61,6 +61,11 @@ pub async fn run(args: LoadgenArgs) -> Result<RunReport, LoadgenError> {
             "--accounts and --tenants must be at least 1".into(),
         ));
     }
+    if args.open_loop > 0 && args.mode != super::flow::Mode::Sessions {
+        return Err(LoadgenError::Setup(
+            "--open-loop needs --mode sessions".into(),
+        ));
+    }
     let dead_letter = args
         .dead_letter_topic
         .clone()
@@ -103,6 +108,8 @@ pub async fn run(args: LoadgenArgs) -> Result<RunReport, LoadgenError> {
         .set("bootstrap.servers", &args.bootstrap_servers)
         .set("enable.idempotence", "true")
         .set("linger.ms", "1")
+        // The open-loop phase queues its whole batch at once.
+        .set("queue.buffering.max.messages", "1000000")
         .create()?;
     let mut partitions = HashMap::new();
     for (topic, kind) in &inputs {
@@ -155,6 +162,8 @@ pub async fn run(args: LoadgenArgs) -> Result<RunReport, LoadgenError> {
     let mut pending: Vec<Option<Pending>> = (0..args.accounts).map(|_| None).collect();
     let mut waiters: HashMap<(usize, Expect), usize> = HashMap::new();
     let mut ready: VecDeque<usize> = (0..args.accounts).collect();
+    // Open loop: flows that reached the channel cycle wait here for phase 2.
+    let mut parked: Vec<usize> = Vec::new();
     let mut traces: HashSet<u128> = HashSet::new();
     let mut deliveries: FuturesUnordered<DeliveryFuture> = FuturesUnordered::new();
     let mut stats = Stats::default();
@@ -238,6 +247,10 @@ pub async fn run(args: LoadgenArgs) -> Result<RunReport, LoadgenError> {
                     break;
                 }
                 let Some(i) = ready.pop_front() else { break };
+                if args.open_loop > 0 && flows[i].in_channel() {
+                    parked.push(i);
+                    continue;
+                }
                 let step = flows[i].next_step(&tenants);
                 if let Err(e) = send(
                     &producer,
@@ -245,6 +258,7 @@ pub async fn run(args: LoadgenArgs) -> Result<RunReport, LoadgenError> {
                     &mut rr,
                     &step.command,
                     &mut deliveries,
+                    None,
                 ) {
                     stats.produce_errors += 1;
                     tracing::warn!(error = %e, "produce failed");
@@ -270,6 +284,16 @@ pub async fn run(args: LoadgenArgs) -> Result<RunReport, LoadgenError> {
             }
         } else if waiters.is_empty() && deliveries.is_empty() {
             break;
+        }
+        if args.open_loop > 0
+            && stop_sending_at.is_none()
+            && ready.is_empty()
+            && waiters.is_empty()
+            && deliveries.is_empty()
+            && !parked.is_empty()
+        {
+            // Every player is on a channel (or parked after a timeout's recovery).
+            break;
         } else if stop_sending_at
             .is_some_and(|t| t.elapsed() > answer_timeout + Duration::from_secs(1))
         {
@@ -277,6 +301,26 @@ pub async fn run(args: LoadgenArgs) -> Result<RunReport, LoadgenError> {
             stats.timeouts += waiters.len() as u64;
             break;
         }
+    }
+    if args.open_loop > 0 {
+        let open = OpenLoop {
+            commands: args.open_loop,
+            rate: args.rate,
+            idle_timeout: answer_timeout,
+        };
+        let report = open
+            .run(
+                &mut flows,
+                &parked,
+                &tenants,
+                &tenant_index,
+                &producer,
+                &partitions,
+                &mut rx,
+            )
+            .await;
+        reader.abort();
+        return Ok(report);
     }
     let elapsed = started.elapsed();
     reader.abort();
@@ -362,6 +406,7 @@ fn send(
     rr: &mut HashMap<InputTopic, i32>,
     cmd: &Command,
     deliveries: &mut FuturesUnordered<DeliveryFuture>,
+    fixed_partition: Option<i32>,
 ) -> Result<(), KafkaError> {
     let Some((topic, count)) = partitions.get(&cmd.topic) else {
         return Err(KafkaError::MessageProduction(
@@ -370,9 +415,15 @@ fn send(
     };
     // The Go producers use kafka-go's LeastBytes balancer: the key does not
     // choose the partition. Spreading round-robin stands in for it.
-    let next = rr.entry(cmd.topic).or_insert(0);
-    let partition = *next % (*count).max(1);
-    *next = next.wrapping_add(1) & i32::MAX;
+    let partition = match fixed_partition {
+        Some(p) => p % (*count).max(1),
+        None => {
+            let next = rr.entry(cmd.topic).or_insert(0);
+            let p = *next % (*count).max(1);
+            *next = next.wrapping_add(1) & i32::MAX;
+            p
+        }
+    };
     let mut headers = OwnedHeaders::new_with_capacity(cmd.headers.len());
     for (k, v) in &cmd.headers {
         headers = headers.insert(Header {
@@ -392,6 +443,170 @@ fn send(
         }
         Err((e, _)) => Err(e),
     }
+}
+
+/// Phase 2 of `--open-loop`: commands are produced without waiting for
+/// answers, so the processor (not the players' round trips) bounds the rate.
+struct OpenLoop {
+    commands: u64,
+    /// Commands per second; 0 = as fast as the producer accepts them.
+    rate: f64,
+    /// Give up waiting for answers after this long without any output.
+    idle_timeout: Duration,
+}
+
+impl OpenLoop {
+    #[allow(clippy::too_many_arguments)]
+    async fn run(
+        &self,
+        flows: &mut [Flow],
+        parked: &[usize],
+        tenants: &[Tenant],
+        tenant_index: &HashMap<Uuid, usize>,
+        producer: &FutureProducer,
+        partitions: &HashMap<InputTopic, (String, i32)>,
+        rx: &mut mpsc::Receiver<Received>,
+    ) -> RunReport {
+        let mut stats = Stats::default();
+        let mut awaited: HashMap<(usize, Expect), Instant> = HashMap::new();
+        let mut rr = HashMap::new();
+        let mut sent: u64 = 0;
+        let mut expected: u64 = 0;
+        let mut answered: u64 = 0;
+        let mut first_out: Option<Instant> = None;
+        let mut last_out: Option<Instant> = None;
+        let mut last_activity = Instant::now();
+        let started = Instant::now();
+        let mut sent_done: Option<Instant> = None;
+        // Delivery reports are not awaited one by one: dropping the future
+        // does not cancel the message; failures show up as missing answers.
+        let mut sink: FuturesUnordered<DeliveryFuture> = FuturesUnordered::new();
+        let mut tick = tokio::time::interval(Duration::from_millis(1));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        if parked.is_empty() {
+            return RunReport {
+                stats,
+                elapsed: started.elapsed(),
+            };
+        }
+        loop {
+            tokio::select! {
+                Some(r) = rx.recv() => {
+                    let mut batch = vec![r];
+                    while let Ok(r) = rx.try_recv() {
+                        batch.push(r);
+                    }
+                    for r in batch {
+                        let Some(ev) = r.event else {
+                            stats.undecodable += 1;
+                            continue;
+                        };
+                        let Some(tenant) = ev.tenant.and_then(|t| tenant_index.get(&t).copied()) else {
+                            continue;
+                        };
+                        stats.event(&ev);
+                        first_out.get_or_insert(r.at);
+                        last_out = Some(r.at);
+                        last_activity = Instant::now();
+                        for key in candidate_expectations(&ev) {
+                            if let Some(at) = awaited.remove(&(tenant, key)) {
+                                stats.latency(Class::Session, r.at.saturating_duration_since(at));
+                                answered += 1;
+                                break;
+                            }
+                        }
+                    }
+                }
+                _ = tick.tick() => {}
+            }
+            if sent < self.commands {
+                let due = if self.rate > 0.0 {
+                    ((started.elapsed().as_secs_f64() * self.rate) as u64 + 1).min(self.commands)
+                } else {
+                    // Chunks, so answers keep being read (and timestamped) meanwhile.
+                    (sent + 5_000).min(self.commands)
+                };
+                while sent < due {
+                    let i = parked[(sent % parked.len() as u64) as usize];
+                    let step = flows[i].next_step(tenants);
+                    flows[i].on_answer(None, false);
+                    // Keep one account's commands in order: one partition per key.
+                    let p = key_partition(&step.command.key);
+                    match send(
+                        producer,
+                        partitions,
+                        &mut rr,
+                        &step.command,
+                        &mut sink,
+                        Some(p),
+                    ) {
+                        Ok(()) => {}
+                        Err(KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull)) => {
+                            // Undo nothing: the flow moved on; this command is lost
+                            // and not awaited. Let librdkafka drain first.
+                            stats.produce_errors += 1;
+                            break;
+                        }
+                        Err(e) => {
+                            stats.produce_errors += 1;
+                            tracing::warn!(error = %e, "produce failed");
+                            continue;
+                        }
+                    }
+                    sent += 1;
+                    stats.command(step.command.topic.token(), step.command.kind);
+                    if step.expect != Expect::Nothing {
+                        expected += 1;
+                        awaited.insert((flows[i].tenant, step.expect), Instant::now());
+                    }
+                }
+                // Delivery futures only grow; forget completed ones.
+                while let Some(Some(_)) = sink.next().now_or_never() {}
+                if sent >= self.commands {
+                    sent_done = Some(Instant::now());
+                    last_activity = Instant::now();
+                }
+            } else if answered >= expected || last_activity.elapsed() > self.idle_timeout {
+                break;
+            }
+        }
+        stats.timeouts = expected.saturating_sub(answered);
+        let send_s = sent_done.map_or(0.0, |t| t.duration_since(started).as_secs_f64());
+        let span = match (first_out, last_out) {
+            (Some(a), Some(b)) => b.duration_since(a).as_secs_f64(),
+            _ => 0.0,
+        };
+        let end_to_end = last_out.map_or(0.0, |b| b.duration_since(started).as_secs_f64());
+        let per_s = |secs: f64| if secs > 0.0 { sent as f64 / secs } else { 0.0 };
+        println!(
+            "open_loop: players={} commands={} answers={}/{} produce_s={:.3} first_to_last_output_s={:.3} first_produce_to_last_output_s={:.3} commands_per_s={:.1} end_to_end_commands_per_s={:.1}",
+            parked.len(),
+            sent,
+            answered,
+            expected,
+            send_s,
+            span,
+            end_to_end,
+            per_s(span),
+            per_s(end_to_end)
+        );
+        RunReport {
+            stats,
+            elapsed: started.elapsed(),
+        }
+    }
+}
+
+/// A stable partition choice for a record key (FNV-1a): the open loop sends
+/// an account's commands back to back, and round-robin partitions would let
+/// them overtake each other before the processor's repartitioning.
+fn key_partition(key: &[u8]) -> i32 {
+    let mut h: u32 = 0x811c_9dc5;
+    for b in key {
+        h ^= u32::from(*b);
+        h = h.wrapping_mul(0x0100_0193);
+    }
+    (h & 0x7fff_ffff) as i32
 }
 
 /// Tenants from the seed; every third is JMS (no license agreement).

@@ -184,6 +184,16 @@ impl Flow {
         self.id
     }
 
+    /// Logged in on a channel with nothing planned or awaited: from here on
+    /// a sessions-mode flow only cycles channel changes, which do not depend
+    /// on the answers' content, so the open-loop phase can run it ahead.
+    pub fn in_channel(&self) -> bool {
+        self.id.is_some()
+            && self.channel.is_some()
+            && self.current.is_none()
+            && self.plan.is_empty()
+    }
+
     fn new_session(&mut self) -> Uuid {
         uuid::Builder::from_random_bytes(self.rng.random()).into_uuid()
     }

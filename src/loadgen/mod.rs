@@ -96,6 +96,13 @@ pub struct LoadgenArgs {
     /// Partitions for topics the generator has to create (when missing).
     #[arg(long, default_value_t = 3)]
     pub topic_partitions: i32,
+    /// Open loop (sessions mode only): once every player is logged in on a
+    /// channel, produce this many channel-change commands without waiting
+    /// for answers (at --rate per second, or as fast as possible when 0) and
+    /// measure commands/s from the first to the last answer consumed, and
+    /// the latency from producing to consuming each answer.
+    #[arg(long, default_value_t = 0)]
+    pub open_loop: u64,
     /// Exit with status 3 when any answer timed out or was unexpected.
     #[arg(long)]
     pub strict: bool,
